@@ -1,0 +1,1 @@
+//! forge-recipes: the recipes that describe the AGNOS-on-Alpine build.

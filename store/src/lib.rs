@@ -1,0 +1,15 @@
+//! forge-store: where everything forge builds lives.
+//!
+//! A store path is named by a hash of its content or of the derivation that made it
+//! (see [`path`]), serialized as a NAR exactly as Nix does (so `nix-hash` agrees),
+//! recorded in a SQLite database and immutable once registered. This crate knows
+//! nothing of how paths are built.
+
+pub mod base32;
+pub mod error;
+pub mod hash;
+pub mod path;
+
+pub use error::{Error, Result};
+pub use hash::{Algo, Hash};
+pub use path::{StorePath, STORE_DIR};

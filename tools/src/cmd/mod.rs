@@ -1,0 +1,21 @@
+//! One module per subcommand.
+
+pub mod hash;
+
+use crate::exit;
+
+/// Picks the exit code for an error that reached the top.
+pub fn exit_code_for(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<forge_store::Error>() {
+            return match e {
+                forge_store::Error::Io { .. } => exit::FAILED,
+                _ => exit::BAD_INPUT,
+            };
+        }
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return exit::BAD_INPUT;
+        }
+    }
+    exit::FAILED
+}
