@@ -7,6 +7,18 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] forge_store::Error),
 
+    #[error("derivation `{name}` is invalid: {why}")]
+    BadDerivation { name: String, why: String },
+
+    #[error("recipe `{recipe}`: {why}")]
+    Recipe { recipe: String, why: String },
+
+    #[error("the recipes form a cycle: {}", cycle.join(" -> "))]
+    Cycle { cycle: Vec<String> },
+
+    #[error("two different derivations, `{first}` and `{second}`, claim the output {path}")]
+    ConflictingOutputs { path: String, first: String, second: String },
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

@@ -4,6 +4,8 @@
 //! own an error enum for their format; [`Error`] wraps them with the context of the
 //! step that failed.
 
+pub mod drv;
+pub mod dsl;
 pub mod error;
 
 pub use error::{Error, Result};

@@ -1,0 +1,391 @@
+//! The recipe DSL: a context on which recipe functions declare derivations.
+//!
+//! Recipes are plain Rust functions taking `&mut Forge`. Declaring a node does no
+//! I/O: it computes the derivation, its hash and its output paths, and returns a
+//! typed handle ([`Source`], [`Package`], [`Rootfs`], [`Image`]) that later
+//! declarations take as input. Because a node can only name handles that exist,
+//! node ids are a topological order of the graph.
+//!
+//! ```
+//! use forge_engine::dsl::Forge;
+//! let mut f = Forge::new();
+//! let greeting = f.text("greeting", "hello\n").unwrap();
+//! assert!(greeting.path().to_string().ends_with("-greeting"));
+//! ```
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+
+use forge_store::{Hash, StorePath};
+
+use crate::drv::{Builder, Derivation};
+use crate::error::{Error, Result};
+
+/// Index of a node in a [`Forge`] graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+/// A declared derivation with everything computed from it.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub drv: Derivation,
+    /// sha256 of the canonical JSON.
+    pub hash: Hash,
+    /// Output name -> store path.
+    pub outputs: BTreeMap<String, StorePath>,
+    /// Nodes producing this node's inputs, sorted.
+    pub deps: Vec<NodeId>,
+}
+
+impl Node {
+    /// The main output.
+    pub fn out(&self) -> &StorePath {
+        &self.outputs["out"]
+    }
+}
+
+/// Anything that names a node's main output: every handle type.
+pub trait Input {
+    fn node(&self) -> NodeId;
+    fn path(&self) -> &StorePath;
+}
+
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub struct $name {
+            node: NodeId,
+            path: StorePath,
+        }
+
+        impl Input for $name {
+            fn node(&self) -> NodeId {
+                self.node
+            }
+            fn path(&self) -> &StorePath {
+                &self.path
+            }
+        }
+
+    };
+}
+
+macro_rules! into_target {
+    ($($name:ident),*) => {$(
+        impl From<$name> for Target {
+            fn from(h: $name) -> Target {
+                Target { node: h.node, path: h.path }
+            }
+        }
+    )*};
+}
+
+handle!(
+    /// Source material: a fetched file, a checkout, an unpacked tree, a text file.
+    Source
+);
+handle!(
+    /// A layer: an FHS tree installed with `DESTDIR=$out`, stackable into sysroots.
+    Package
+);
+handle!(
+    /// A composed root filesystem.
+    Rootfs
+);
+handle!(
+    /// A filesystem image or other final artifact.
+    Image
+);
+handle!(
+    /// What a recipe returns: any handle, erased.
+    Target
+);
+
+into_target!(Source, Package, Rootfs, Image);
+
+impl Source {
+    /// Treats this source as a layer (for example a prebuilt tree).
+    pub fn as_package(&self) -> Package {
+        Package { node: self.node, path: self.path.clone() }
+    }
+}
+
+/// The build graph under construction.
+pub struct Forge {
+    nodes: Vec<Node>,
+    by_out: HashMap<StorePath, NodeId>,
+    memo: HashMap<String, Box<dyn Any>>,
+    in_progress: Vec<String>,
+    system: String,
+}
+
+impl Default for Forge {
+    fn default() -> Self {
+        Forge::new()
+    }
+}
+
+impl Forge {
+    /// An empty graph for the machine's own system.
+    pub fn new() -> Self {
+        Forge::for_system(crate::drv::host_system())
+    }
+
+    /// An empty graph whose run steps build on `system` (`aarch64-linux`...).
+    pub fn for_system(system: &str) -> Self {
+        Forge {
+            nodes: Vec::new(),
+            by_out: HashMap::new(),
+            memo: HashMap::new(),
+            in_progress: Vec::new(),
+            system: system.to_owned(),
+        }
+    }
+
+    pub fn system(&self) -> &str {
+        &self.system
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0 as usize]
+    }
+
+    /// The node producing `path`, if this graph has one.
+    pub fn producer(&self, path: &StorePath) -> Option<NodeId> {
+        self.by_out.get(path).copied()
+    }
+
+    /// Adds a derivation; an identical one declared twice is one node.
+    ///
+    /// Inputs that no node of this graph produces are allowed: they must be valid in
+    /// the store when the graph is built (`forge build --drv` uses that).
+    pub fn add(&mut self, drv: Derivation) -> Result<NodeId> {
+        drv.validate()?;
+        let outputs = drv.output_paths()?;
+        if let Some(&id) = self.by_out.get(&outputs["out"]) {
+            let existing = &self.nodes[id.0 as usize];
+            if existing.drv == drv {
+                return Ok(id);
+            }
+            return Err(Error::ConflictingOutputs {
+                path: outputs["out"].to_string(),
+                first: existing.drv.name.clone(),
+                second: drv.name.clone(),
+            });
+        }
+        let mut deps: Vec<NodeId> = drv.inputs.iter().filter_map(|p| self.by_out.get(p).copied()).collect();
+        deps.sort();
+        deps.dedup();
+        let id = NodeId(self.nodes.len() as u32);
+        for path in outputs.values() {
+            self.by_out.insert(path.clone(), id);
+        }
+        self.nodes.push(Node { hash: drv.hash(), drv, outputs, deps });
+        Ok(id)
+    }
+
+    fn add_as(&mut self, drv: Derivation) -> Result<(NodeId, StorePath)> {
+        let id = self.add(drv)?;
+        Ok((id, self.node(id).out().clone()))
+    }
+
+    /// A derivation for this graph's system.
+    pub fn derivation(&self, name: &str, builder: Builder) -> Derivation {
+        let mut drv = Derivation::new(name, builder);
+        drv.system = self.system.clone();
+        drv
+    }
+
+    /// Memoizes a recipe function: the first call runs `f`, later calls with the same
+    /// `key` return its result, so `libqmi(f)` called from two recipes is one node.
+    /// A recipe that reaches itself again is a cycle, reported with its path.
+    pub fn memo<T: Clone + 'static>(&mut self, key: &str, f: impl FnOnce(&mut Forge) -> Result<T>) -> Result<T> {
+        if let Some(v) = self.memo.get(key) {
+            return v.downcast_ref::<T>().cloned().ok_or_else(|| Error::Recipe {
+                recipe: key.to_owned(),
+                why: "memoized under the same key with two different result types".into(),
+            });
+        }
+        if let Some(start) = self.in_progress.iter().position(|k| k == key) {
+            let mut cycle: Vec<String> = self.in_progress[start..].to_vec();
+            cycle.push(key.to_owned());
+            return Err(Error::Cycle { cycle });
+        }
+        self.in_progress.push(key.to_owned());
+        let result = f(self);
+        self.in_progress.pop();
+        let value = result?;
+        self.memo.insert(key.to_owned(), Box::new(value.clone()));
+        Ok(value)
+    }
+
+    /// A file downloaded from the first of `urls` (or a mirror) that has `hash`.
+    pub fn fetch(&mut self, name: &str, urls: &[&str], hash: &str) -> Result<Source> {
+        let hash: Hash = hash.parse()?;
+        let urls = urls.iter().map(|u| u.to_string()).collect();
+        let (node, path) = self.add_as(self.derivation(name, Builder::Fetch { urls, hash, executable: false }))?;
+        Ok(Source { node, path })
+    }
+
+    /// A git checkout of `rev` whose tree (without `.git`, only `subpaths` when
+    /// given) has NAR hash `nar_hash`.
+    pub fn git(&mut self, name: &str, url: &str, rev: &str, nar_hash: &str, subpaths: &[&str]) -> Result<Source> {
+        let builder = Builder::Git {
+            url: url.to_owned(),
+            rev: rev.to_owned(),
+            nar_hash: nar_hash.parse()?,
+            subpaths: subpaths.iter().map(|s| s.to_string()).collect(),
+        };
+        let (node, path) = self.add_as(self.derivation(name, builder))?;
+        Ok(Source { node, path })
+    }
+
+    /// A builtin step over `inputs`; the typed helpers below wrap the common ones.
+    pub fn builtin(
+        &mut self,
+        name: &str,
+        builtin: &str,
+        version: u32,
+        args: serde_json::Value,
+        inputs: &[&dyn Input],
+    ) -> Result<Target> {
+        let mut drv = self.derivation(name, Builder::Builtin { name: builtin.to_owned(), version, args });
+        drv.inputs.extend(inputs.iter().map(|i| i.path().clone()));
+        let (node, path) = self.add_as(drv)?;
+        Ok(Target { node, path })
+    }
+
+    /// A single regular file holding `content` (patches, scripts, configuration).
+    pub fn text(&mut self, name: &str, content: &str) -> Result<Source> {
+        let t = self.builtin(name, "text", 1, serde_json::json!({ "content": content }), &[])?;
+        Ok(Source { node: t.node, path: t.path })
+    }
+
+    /// An archive (tar.*, zip, deb, apk) unpacked, dropping `strip` leading path
+    /// components.
+    pub fn unpack(&mut self, name: &str, archive: &Source, strip: u32) -> Result<Source> {
+        let args = serde_json::json!({ "src": archive.path().to_string(), "stripComponents": strip });
+        let t = self.builtin(name, "unpack", 1, args, &[archive])?;
+        Ok(Source { node: t.node, path: t.path })
+    }
+
+    /// Several layers merged into one tree (later layers win), plus symlinks
+    /// (`path -> target`) added on top.
+    pub fn merge(&mut self, name: &str, layers: &[&dyn Input], symlinks: &[(&str, &str)]) -> Result<Package> {
+        let layer_paths: Vec<String> = layers.iter().map(|l| l.path().to_string()).collect();
+        let links: BTreeMap<&str, &str> = symlinks.iter().copied().collect();
+        let args = serde_json::json!({ "layers": layer_paths, "symlinks": links });
+        let t = self.builtin(name, "merge", 1, args, layers)?;
+        Ok(Package { node: t.node, path: t.path })
+    }
+
+    /// A sandboxed script: `sysroot` layers stacked as `/`, `inputs` readable at
+    /// their store paths, `$out` to write.
+    pub fn run(&mut self, step: RunStep<'_>) -> Result<Package> {
+        let sysroot: Vec<StorePath> = step.sysroot.iter().map(|l| l.path().clone()).collect();
+        let mut drv =
+            self.derivation(step.name, Builder::Run { sysroot: sysroot.clone(), script: step.script.to_owned() });
+        drv.inputs.extend(sysroot);
+        drv.inputs.extend(step.inputs.iter().map(|i| i.path().clone()));
+        drv.env = step.env;
+        let (node, path) = self.add_as(drv)?;
+        Ok(Package { node, path })
+    }
+
+    /// Wraps a node as a handle of the type its recipe promises.
+    pub fn target(&self, node: NodeId) -> Target {
+        Target { node, path: self.node(node).out().clone() }
+    }
+}
+
+/// Arguments of [`Forge::run`].
+pub struct RunStep<'a> {
+    pub name: &'a str,
+    pub sysroot: Vec<&'a dyn Input>,
+    pub inputs: Vec<&'a dyn Input>,
+    pub script: &'a str,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// Converts to a typed handle; the type is the recipe author's promise.
+    pub fn into_package(self) -> Package {
+        Package { node: self.node, path: self.path }
+    }
+    pub fn into_rootfs(self) -> Rootfs {
+        Rootfs { node: self.node, path: self.path }
+    }
+    pub fn into_image(self) -> Image {
+        Image { node: self.node, path: self.path }
+    }
+    pub fn into_source(self) -> Source {
+        Source { node: self.node, path: self.path }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn libfoo(f: &mut Forge) -> Result<Source> {
+        f.memo("libfoo", |f| f.text("libfoo", "foo"))
+    }
+
+    #[test]
+    fn memoized_recipes_called_twice_give_one_node() {
+        let mut f = Forge::new();
+        let a = libfoo(&mut f).unwrap();
+        let b = libfoo(&mut f).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(f.nodes().len(), 1);
+    }
+
+    #[test]
+    fn identical_declarations_are_one_node_even_without_memo() {
+        let mut f = Forge::new();
+        f.text("x", "1").unwrap();
+        f.text("x", "1").unwrap();
+        assert_eq!(f.nodes().len(), 1);
+    }
+
+    fn ping(f: &mut Forge) -> Result<Source> {
+        f.memo("ping", pong)
+    }
+    fn pong(f: &mut Forge) -> Result<Source> {
+        f.memo("pong", ping)
+    }
+
+    #[test]
+    fn a_recipe_cycle_is_an_error_naming_the_cycle() {
+        let err = ping(&mut Forge::new()).unwrap_err().to_string();
+        assert!(err.contains("ping -> pong -> ping"), "{err}");
+    }
+
+    #[test]
+    fn deps_point_at_the_producers_of_inputs() {
+        let mut f = Forge::new();
+        let archive = f.text("a.tar", "not really a tar").unwrap();
+        let tree = f.unpack("a", &archive, 1).unwrap();
+        assert_eq!(f.node(tree.node()).deps, vec![archive.node()]);
+    }
+
+    #[test]
+    fn a_changed_leaf_changes_every_path_above_it() {
+        let build = |content: &str| {
+            let mut f = Forge::new();
+            let patch = f.text("fix.patch", content).unwrap();
+            let layer = f.merge("layer", &[&patch], &[]).unwrap();
+            f.run(RunStep { name: "app", sysroot: vec![&layer], inputs: vec![], script: "true", env: BTreeMap::new() })
+                .unwrap()
+                .path()
+                .clone()
+        };
+        assert_eq!(build("a"), build("a"));
+        assert_ne!(build("a"), build("b"));
+    }
+}
