@@ -7,7 +7,7 @@
 //! node ids are a topological order of the graph.
 //!
 //! ```
-//! use forge_engine::dsl::Forge;
+//! use forge_engine::dsl::{Forge, Input};
 //! let mut f = Forge::new();
 //! let greeting = f.text("greeting", "hello\n").unwrap();
 //! assert!(greeting.path().to_string().ends_with("-greeting"));

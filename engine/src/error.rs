@@ -10,6 +10,9 @@ pub enum Error {
     #[error("derivation `{name}` is invalid: {why}")]
     BadDerivation { name: String, why: String },
 
+    #[error("there is no recipe `{name}`{}; `forge list` shows them all", did_you_mean(close))]
+    UnknownRecipe { name: String, close: Vec<String> },
+
     #[error("recipe `{recipe}`: {why}")]
     Recipe { recipe: String, why: String },
 
@@ -28,5 +31,13 @@ impl Error {
     pub fn io(path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }
+    }
+}
+
+fn did_you_mean(close: &[String]) -> String {
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {}?)", close.join(", "))
     }
 }

@@ -7,5 +7,7 @@
 pub mod drv;
 pub mod dsl;
 pub mod error;
+pub mod package;
+pub mod registry;
 
 pub use error::{Error, Result};
