@@ -8,6 +8,8 @@ pub mod drv;
 pub mod dsl;
 pub mod error;
 pub mod package;
+pub mod plan;
 pub mod registry;
+pub mod sched;
 
 pub use error::{Error, Result};
