@@ -13,6 +13,9 @@ pub enum Error {
     #[error("there is no recipe `{name}`{}; `forge list` shows them all", did_you_mean(close))]
     UnknownRecipe { name: String, close: Vec<String> },
 
+    #[error("this forge has no builtin `{name}` version {version} (it has {known}); a newer forge may")]
+    UnknownBuiltin { name: String, version: u32, known: String },
+
     #[error("recipe `{recipe}`: {why}")]
     Recipe { recipe: String, why: String },
 

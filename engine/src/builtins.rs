@@ -1,0 +1,198 @@
+//! Builtins: versioned steps carried out in-process by forge.
+//!
+//! A builtin's name and version are part of its derivation's hash, so changing
+//! what a builtin writes for the same arguments means bumping its version.
+//! Each builtin reads its inputs through [`Ctx::physical`] (store paths are
+//! logical, `/forge/store/...`) and writes its output at `out`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use forge_store::StorePath;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// What a builtin may see of the world.
+pub struct Ctx<'a> {
+    /// Maps a logical store path to where it is on disk.
+    pub physical: &'a dyn Fn(&StorePath) -> PathBuf,
+}
+
+/// Runs builtin `name` at `version` with `args`, writing `out` (which must not exist).
+pub fn run(ctx: &Ctx<'_>, name: &str, version: u32, args: &serde_json::Value, out: &Path) -> Result<()> {
+    match (name, version) {
+        ("text", 1) => text(parse(name, args)?, out),
+        ("merge", 1) => merge(ctx, parse(name, args)?, out),
+        _ => Err(Error::UnknownBuiltin { name: name.to_owned(), version, known: KNOWN.join(", ") }),
+    }
+}
+
+/// Every builtin this forge can run, as `name@version`.
+pub const KNOWN: &[&str] = &["text@1", "merge@1"];
+
+fn parse<T: serde::de::DeserializeOwned>(name: &str, args: &serde_json::Value) -> Result<T> {
+    T::deserialize(args).map_err(|e| Error::BadDerivation { name: format!("builtin {name}"), why: e.to_string() })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextArgs {
+    content: String,
+    #[serde(default)]
+    executable: bool,
+}
+
+fn text(args: TextArgs, out: &Path) -> Result<()> {
+    fs::write(out, args.content).map_err(Error::io(out))?;
+    if args.executable {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(out, fs::Permissions::from_mode(0o755)).map_err(Error::io(out))?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeArgs {
+    layers: Vec<StorePath>,
+    #[serde(default)]
+    symlinks: std::collections::BTreeMap<String, String>,
+}
+
+/// Copies each layer over the previous ones (later wins), then adds symlinks.
+fn merge(ctx: &Ctx<'_>, args: MergeArgs, out: &Path) -> Result<()> {
+    fs::create_dir(out).map_err(Error::io(out))?;
+    for layer in &args.layers {
+        copy_over(&(ctx.physical)(layer), out)?;
+    }
+    for (path, target) in &args.symlinks {
+        let rel = safe_relative(path)?;
+        let at = out.join(rel);
+        if let Some(parent) = at.parent() {
+            fs::create_dir_all(parent).map_err(Error::io(parent))?;
+        }
+        remove_any(&at)?;
+        std::os::unix::fs::symlink(target, &at).map_err(Error::io(&at))?;
+    }
+    Ok(())
+}
+
+/// A path inside the output: relative, no `..`, not empty.
+fn safe_relative(path: &str) -> Result<&Path> {
+    let p = Path::new(path.trim_start_matches('/'));
+    let ok = !path.is_empty() && p.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if ok {
+        Ok(p)
+    } else {
+        Err(Error::BadDerivation {
+            name: "builtin merge".into(),
+            why: format!("symlink path {path:?} leaves the output"),
+        })
+    }
+}
+
+fn remove_any(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(md) if md.is_dir() => fs::remove_dir_all(path).map_err(Error::io(path)),
+        Ok(_) => fs::remove_file(path).map_err(Error::io(path)),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Copies `src` (file, symlink or tree) onto `dst`, merging directories.
+fn copy_over(src: &Path, dst: &Path) -> Result<()> {
+    let md = fs::symlink_metadata(src).map_err(Error::io(src))?;
+    if md.is_dir() {
+        if !fs::symlink_metadata(dst).map(|m| m.is_dir()).unwrap_or(false) {
+            remove_any(dst)?;
+            fs::create_dir(dst).map_err(Error::io(dst))?;
+        }
+        let mut entries: Vec<_> =
+            fs::read_dir(src).map_err(Error::io(src))?.collect::<std::io::Result<_>>().map_err(Error::io(src))?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            copy_over(&e.path(), &dst.join(e.file_name()))?;
+        }
+        return Ok(());
+    }
+    remove_any(dst)?;
+    if md.file_type().is_symlink() {
+        let target = fs::read_link(src).map_err(Error::io(src))?;
+        std::os::unix::fs::symlink(target, dst).map_err(Error::io(dst))
+    } else {
+        // std::fs::copy uses copy_file_range (reflinks where the filesystem can) and
+        // keeps the permission bits, which carry the executable flag.
+        fs::copy(src, dst).map(drop).map_err(Error::io(dst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn ctx_for(root: &Path) -> impl Fn(&StorePath) -> PathBuf + '_ {
+        move |p: &StorePath| root.join(p.base_name())
+    }
+
+    fn layer(root: &Path, name: &str, files: &[(&str, &str)]) -> StorePath {
+        let p = StorePath::for_source(&forge_store::Hash::of(forge_store::Algo::Sha256, name.as_bytes()), name, &[])
+            .unwrap();
+        for (rel, content) in files {
+            let at = root.join(p.base_name()).join(rel);
+            fs::create_dir_all(at.parent().unwrap()).unwrap();
+            fs::write(at, content).unwrap();
+        }
+        p
+    }
+
+    #[test]
+    fn merge_lets_later_layers_win_and_adds_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = layer(dir.path(), "a", &[("usr/bin/x", "a"), ("usr/lib/l", "la")]);
+        let b = layer(dir.path(), "b", &[("usr/bin/x", "b")]);
+        let physical = ctx_for(dir.path());
+        let out = dir.path().join("out");
+        let args = serde_json::json!({"layers": [a.to_string(), b.to_string()], "symlinks": {"/bin/sh": "/usr/bin/x"}});
+        run(&Ctx { physical: &physical }, "merge", 1, &args, &out).unwrap();
+        assert_eq!(fs::read_to_string(out.join("usr/bin/x")).unwrap(), "b");
+        assert_eq!(fs::read_to_string(out.join("usr/lib/l")).unwrap(), "la");
+        assert_eq!(fs::read_link(out.join("bin/sh")).unwrap(), Path::new("/usr/bin/x"));
+    }
+
+    #[test]
+    fn merge_refuses_symlinks_outside_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let physical = ctx_for(dir.path());
+        let args = serde_json::json!({"layers": [], "symlinks": {"../escape": "/x"}});
+        let err = run(&Ctx { physical: &physical }, "merge", 1, &args, &dir.path().join("out")).unwrap_err();
+        assert!(err.to_string().contains("leaves the output"), "{err}");
+    }
+
+    #[test]
+    fn text_writes_the_content_and_the_executable_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let physical = ctx_for(dir.path());
+        let out = dir.path().join("t");
+        run(
+            &Ctx { physical: &physical },
+            "text",
+            1,
+            &serde_json::json!({"content": "#!/bin/sh\n", "executable": true}),
+            &out,
+        )
+        .unwrap();
+        assert_eq!(fs::read_to_string(&out).unwrap(), "#!/bin/sh\n");
+        assert_eq!(fs::metadata(&out).unwrap().permissions().mode() & 0o111, 0o111);
+    }
+
+    #[test]
+    fn an_unknown_builtin_or_version_lists_the_known_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let physical = ctx_for(dir.path());
+        let err =
+            run(&Ctx { physical: &physical }, "text", 9, &serde_json::json!({}), &dir.path().join("o")).unwrap_err();
+        assert!(err.to_string().contains("text@1"), "{err}");
+    }
+}
