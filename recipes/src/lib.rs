@@ -1,1 +1,26 @@
 //! forge-recipes: the recipes that describe the AGNOS-on-Alpine build.
+//!
+//! [`registry`] names every recipe a user can build; the `forge` binary is
+//! `forge_cli::main_with(forge_recipes::registry())`.
+
+pub mod bootstrap;
+pub mod examples;
+
+use forge_engine::registry::Registry;
+
+/// Every recipe of this crate, by the name `forge build NAME` takes.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.add(
+        "bootstrap-toolchain",
+        "gcc 12 + binutils + glibc headers + make + busybox from pinned Debian packages",
+        |f| Ok(bootstrap::toolchain(f)?.into()),
+    );
+    r.add("hello", "GNU hello 2.10 built from its upstream tarball with the bootstrap toolchain", |f| {
+        Ok(examples::hello(f)?.into())
+    });
+    r.add("musl", "musl 1.2.3 built from its upstream tarball with the bootstrap toolchain", |f| {
+        Ok(examples::musl(f)?.into())
+    });
+    r
+}

@@ -1,0 +1,45 @@
+//! Example packages compiled from their real upstream tarballs with the bootstrap
+//! toolchain: the smallest complete builds, used by the tests and the docs.
+
+use forge_engine::dsl::{Forge, Package};
+use forge_engine::Result;
+
+use crate::bootstrap;
+
+/// GNU hello 2.10. Debian's `hello_2.10.orig.tar.gz` is this tarball byte for byte.
+pub fn hello(f: &mut Forge) -> Result<Package> {
+    f.memo("hello", |f| {
+        let toolchain = bootstrap::toolchain(f)?;
+        let src = f.fetch(
+            "hello-2.10.tar.gz",
+            &["https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz"],
+            "sha256:31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b",
+        )?;
+        f.package("hello", "2.10")
+            .source(&src)
+            .build_dep(&toolchain)
+            .autotools(&["--disable-nls"])
+            .source_date_epoch(1_416_265_060) // hello 2.10's release, 2014-11-16
+            .finish()
+    })
+}
+
+/// musl 1.2.3, the C library of Alpine. Debian's `musl_1.2.3.orig.tar.gz` is this
+/// tarball byte for byte.
+pub fn musl(f: &mut Forge) -> Result<Package> {
+    f.memo("musl", |f| {
+        let toolchain = bootstrap::toolchain(f)?;
+        let src = f.fetch(
+            "musl-1.2.3.tar.gz",
+            &["https://musl.libc.org/releases/musl-1.2.3.tar.gz"],
+            "sha256:7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4",
+        )?;
+        f.package("musl", "1.2.3")
+            .source(&src)
+            .build_dep(&toolchain)
+            .phase("configure", "./configure --prefix=/usr --syslibdir=/lib")
+            .autotools(&[])
+            .source_date_epoch(1_649_721_600) // musl 1.2.3's release, 2022-04-07
+            .finish()
+    })
+}
