@@ -6,10 +6,19 @@
 //! nothing of how paths are built.
 
 pub mod base32;
+pub mod db;
 pub mod error;
 pub mod hash;
+pub mod lock;
+pub mod nar;
 pub mod path;
+pub mod refs;
+pub mod store;
+pub mod tree;
 
+pub use db::PathInfo;
 pub use error::{Error, Result};
 pub use hash::{Algo, Hash};
+pub use lock::{LockMode, PathLock, TempPath};
 pub use path::{StorePath, STORE_DIR};
+pub use store::{GcReport, Store, VerifyReport};

@@ -1,0 +1,343 @@
+//! The store database: SQLite in WAL mode, at `<root>/db.sqlite`.
+//!
+//! The schema is versioned by `PRAGMA user_version`; [`MIGRATIONS`] holds one
+//! script per version and opening a database applies the missing ones in one
+//! transaction. Never edit a released migration: append a new one.
+//!
+//! Store paths are stored as their full logical text (`/forge/store/<hash>-<name>`),
+//! hashes as `sha256:<nix base32>`, times as Unix seconds.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+use crate::path::StorePath;
+
+/// One script per schema version: `MIGRATIONS[i]` brings version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: valid paths and references (as Nix's schema), plus the tables later issues fill.
+    "
+    CREATE TABLE ValidPaths (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+        path             TEXT UNIQUE NOT NULL,
+        narHash          TEXT NOT NULL,
+        narSize          INTEGER NOT NULL,
+        deriver          TEXT,
+        registrationTime INTEGER NOT NULL,
+        ca               TEXT
+    );
+    CREATE TABLE Refs (
+        referrer  INTEGER NOT NULL REFERENCES ValidPaths(id) ON DELETE CASCADE,
+        reference INTEGER NOT NULL REFERENCES ValidPaths(id) ON DELETE RESTRICT,
+        PRIMARY KEY (referrer, reference)
+    );
+    CREATE INDEX IndexReference ON Refs(reference);
+    CREATE TABLE Derivations (
+        hash    TEXT PRIMARY KEY NOT NULL,
+        name    TEXT NOT NULL,
+        json    TEXT NOT NULL,
+        outputs TEXT NOT NULL
+    );
+    CREATE TABLE DerivationOutputs (
+        drv  TEXT NOT NULL REFERENCES Derivations(hash) ON DELETE CASCADE,
+        id   TEXT NOT NULL,
+        path TEXT NOT NULL,
+        PRIMARY KEY (drv, id)
+    );
+    CREATE INDEX IndexDerivationOutputs ON DerivationOutputs(path);
+    CREATE TABLE Builds (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+        drv       TEXT NOT NULL,
+        startTime INTEGER NOT NULL,
+        endTime   INTEGER,
+        status    TEXT NOT NULL,
+        logPath   TEXT,
+        machine   TEXT
+    );
+    CREATE INDEX IndexBuildsDrv ON Builds(drv);
+    CREATE TABLE Signatures (
+        path    TEXT NOT NULL,
+        keyName TEXT NOT NULL,
+        sig     TEXT NOT NULL,
+        PRIMARY KEY (path, keyName)
+    );
+    ",
+];
+
+/// What the store knows about one valid path.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathInfo {
+    pub path: StorePath,
+    /// sha256 of the path's NAR.
+    pub nar_hash: Hash,
+    pub nar_size: u64,
+    /// Store paths this one refers to (possibly itself), sorted.
+    pub references: Vec<StorePath>,
+    /// The derivation that built it, when known.
+    pub deriver: Option<String>,
+    /// Unix seconds.
+    pub registration_time: i64,
+    /// Content address (`fixed:r:sha256:<base32>` for added trees), when it has one.
+    pub ca: Option<String>,
+}
+
+/// An open store database.
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Db> {
+        let err = |context: &str| {
+            let (path, context) = (path.to_owned(), context.to_owned());
+            move |source| Error::Db { path, context, source }
+        };
+        let conn = Connection::open(path).map_err(err("cannot open"))?;
+        // Other forge processes may hold the write lock for a while (a big gc).
+        conn.busy_timeout(Duration::from_secs(600)).map_err(err("cannot set busy timeout"))?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)).map_err(err("cannot enable WAL"))?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;").map_err(err("cannot set pragmas"))?;
+        let mut db = Db { conn, path: path.to_owned() };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let e = err(&self.path, "cannot migrate the schema");
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
+        let version: i64 =
+            tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err(&self.path, "user_version"))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(Error::DbTooNew { path: self.path.clone(), found: version, known });
+        }
+        for (i, script) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(script).map_err(err(&self.path, &format!("migration to schema {}", i + 1)))?;
+        }
+        tx.pragma_update(None, "user_version", known).map_err(err(&self.path, "set user_version"))?;
+        tx.commit().map_err(err(&self.path, "commit the schema"))
+    }
+
+    /// The schema version (`user_version`).
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err(&self.path, "user_version"))
+    }
+
+    /// The connection, for the tables later modules own (derivations, builds, signatures).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn is_valid(&self, path: &StorePath) -> Result<bool> {
+        let found = self
+            .conn
+            .query_row("SELECT 1 FROM ValidPaths WHERE path = ?1", [path.to_string()], |_| Ok(()))
+            .optional()
+            .map_err(err(&self.path, "query a path"))?;
+        Ok(found.is_some())
+    }
+
+    pub fn query_info(&self, path: &StorePath) -> Result<Option<PathInfo>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, narHash, narSize, deriver, registrationTime, ca FROM ValidPaths WHERE path = ?1",
+                [path.to_string()],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(err(&self.path, "query a path"))?;
+        let Some((id, nar_hash, nar_size, deriver, registration_time, ca)) = row else { return Ok(None) };
+        let corrupt = |why: String| Error::Corrupt { path: self.path.clone(), why: format!("row for {path}: {why}") };
+        let nar_hash = nar_hash.parse().map_err(|e: Error| corrupt(e.to_string()))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT v.path FROM Refs r JOIN ValidPaths v ON v.id = r.reference WHERE r.referrer = ?1")
+            .map_err(err(&self.path, "query references"))?;
+        let refs = stmt
+            .query_map([id], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(err(&self.path, "query references"))?;
+        let mut references =
+            refs.iter().map(|s| s.parse()).collect::<Result<Vec<StorePath>>>().map_err(|e| corrupt(e.to_string()))?;
+        references.sort();
+        Ok(Some(PathInfo {
+            path: path.clone(),
+            nar_hash,
+            nar_size: nar_size as u64,
+            references,
+            deriver,
+            registration_time,
+            ca,
+        }))
+    }
+
+    /// Records `info` and its references in one transaction. Every reference other
+    /// than the path itself must be valid. Returns false (and changes nothing) when
+    /// the path is valid already.
+    pub fn register(&mut self, info: &PathInfo) -> Result<bool> {
+        let e = err(&self.path, "register a path");
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
+        let me = info.path.to_string();
+        let exists = tx
+            .query_row("SELECT 1 FROM ValidPaths WHERE path = ?1", [&me], |_| Ok(()))
+            .optional()
+            .map_err(err(&self.path, "query a path"))?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO ValidPaths (path, narHash, narSize, deriver, registrationTime, ca) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![me, info.nar_hash.to_string(), info.nar_size as i64, info.deriver, info.registration_time, info.ca],
+        )
+        .map_err(err(&self.path, "insert a path"))?;
+        let id = tx.last_insert_rowid();
+        for r in &info.references {
+            let rid = if *r == info.path {
+                Some(id)
+            } else {
+                tx.query_row("SELECT id FROM ValidPaths WHERE path = ?1", [r.to_string()], |row| row.get::<_, i64>(0))
+                    .optional()
+                    .map_err(err(&self.path, "query a reference"))?
+            };
+            let rid = rid.ok_or_else(|| Error::InvalidReference { path: me.clone(), reference: r.to_string() })?;
+            tx.execute("INSERT INTO Refs (referrer, reference) VALUES (?1, ?2)", [id, rid])
+                .map_err(err(&self.path, "insert a reference"))?;
+        }
+        tx.commit().map_err(err(&self.path, "commit a registration"))?;
+        Ok(true)
+    }
+
+    /// Every valid path, sorted.
+    pub fn valid_paths(&self) -> Result<Vec<StorePath>> {
+        let mut stmt = self.conn.prepare("SELECT path FROM ValidPaths").map_err(err(&self.path, "list paths"))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(err(&self.path, "list paths"))?;
+        let mut paths = rows
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<Vec<StorePath>>>()
+            .map_err(|e| Error::Corrupt { path: self.path.clone(), why: e.to_string() })?;
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// The reference graph: each valid path and what it refers to.
+    pub fn reference_graph(&self) -> Result<HashMap<StorePath, Vec<StorePath>>> {
+        graph(&self.conn, &self.path)
+    }
+
+    /// Unregisters the paths among `candidates` that no valid path outside
+    /// `candidates` reaches, in one transaction, and returns them. Computing the
+    /// closure inside the write transaction means a path registered meanwhile with
+    /// a reference to a candidate keeps that candidate alive.
+    pub fn delete_unreachable(&mut self, candidates: &BTreeSet<StorePath>) -> Result<Vec<StorePath>> {
+        let e = err(&self.path, "delete paths");
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
+        let graph = graph(&tx, &self.path)?;
+        let live_roots = graph.keys().filter(|p| !candidates.contains(*p));
+        let live = closure(&graph, live_roots);
+        let dead: Vec<StorePath> =
+            candidates.iter().filter(|p| graph.contains_key(*p) && !live.contains(*p)).cloned().collect();
+        for p in &dead {
+            let s = p.to_string();
+            tx.execute("DELETE FROM Refs WHERE referrer = (SELECT id FROM ValidPaths WHERE path = ?1)", [&s])
+                .map_err(err(&self.path, "delete references"))?;
+        }
+        for p in &dead {
+            tx.execute("DELETE FROM ValidPaths WHERE path = ?1", [p.to_string()])
+                .map_err(err(&self.path, "delete a path"))?;
+        }
+        tx.commit().map_err(err(&self.path, "commit a deletion"))?;
+        Ok(dead)
+    }
+
+    /// SQLite's own consistency check (`PRAGMA integrity_check` and foreign keys).
+    pub fn check_integrity(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check").map_err(err(&self.path, "integrity check"))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(err(&self.path, "integrity check"))?;
+        problems.extend(rows.into_iter().filter(|r| r != "ok"));
+        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check").map_err(err(&self.path, "foreign key check"))?;
+        let n = stmt.query_map([], |_| Ok(())).map_err(err(&self.path, "foreign key check"))?.count();
+        if n > 0 {
+            problems.push(format!("{n} references point to paths that are not valid"));
+        }
+        Ok(problems)
+    }
+}
+
+fn err(db: &Path, context: &str) -> impl FnOnce(rusqlite::Error) -> Error {
+    let (path, context) = (db.to_owned(), context.to_owned());
+    move |source| Error::Db { path, context, source }
+}
+
+fn graph(conn: &Connection, db: &Path) -> Result<HashMap<StorePath, Vec<StorePath>>> {
+    let err = |source| Error::Db { path: db.to_owned(), context: "read the reference graph".into(), source };
+    let mut stmt = conn.prepare("SELECT id, path FROM ValidPaths").map_err(err)?;
+    let ids: HashMap<i64, String> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|source| Error::Db { path: db.to_owned(), context: "read paths".into(), source })?;
+    let parse =
+        |s: &String| s.parse::<StorePath>().map_err(|e| Error::Corrupt { path: db.to_owned(), why: e.to_string() });
+    let mut graph = HashMap::with_capacity(ids.len());
+    for p in ids.values() {
+        graph.insert(parse(p)?, Vec::new());
+    }
+    let mut stmt = conn.prepare("SELECT referrer, reference FROM Refs").map_err(|source| Error::Db {
+        path: db.to_owned(),
+        context: "read references".into(),
+        source,
+    })?;
+    let edges: Vec<(i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|source| Error::Db { path: db.to_owned(), context: "read references".into(), source })?;
+    for (from, to) in edges {
+        let (Some(from), Some(to)) = (ids.get(&from), ids.get(&to)) else { continue };
+        if let Some(refs) = graph.get_mut(&parse(from)?) {
+            refs.push(parse(to)?);
+        }
+    }
+    Ok(graph)
+}
+
+/// Everything reachable from `roots` through references (roots included).
+pub fn closure<'a>(
+    graph: &HashMap<StorePath, Vec<StorePath>>,
+    roots: impl IntoIterator<Item = &'a StorePath>,
+) -> HashSet<StorePath> {
+    let mut seen = HashSet::new();
+    let mut todo: Vec<StorePath> = roots.into_iter().cloned().collect();
+    while let Some(p) = todo.pop() {
+        if !seen.insert(p.clone()) {
+            continue;
+        }
+        if let Some(refs) = graph.get(&p) {
+            todo.extend(refs.iter().filter(|r| !seen.contains(*r)).cloned());
+        }
+    }
+    seen
+}
