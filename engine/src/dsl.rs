@@ -115,7 +115,7 @@ impl Source {
 pub struct Forge {
     nodes: Vec<Node>,
     by_out: HashMap<StorePath, NodeId>,
-    memo: HashMap<String, Box<dyn Any>>,
+    memo: HashMap<String, Box<dyn Any + Send + Sync>>,
     in_progress: Vec<String>,
     system: String,
 }
@@ -204,7 +204,11 @@ impl Forge {
     /// Memoizes a recipe function: the first call runs `f`, later calls with the same
     /// `key` return its result, so `libqmi(f)` called from two recipes is one node.
     /// A recipe that reaches itself again is a cycle, reported with its path.
-    pub fn memo<T: Clone + 'static>(&mut self, key: &str, f: impl FnOnce(&mut Forge) -> Result<T>) -> Result<T> {
+    pub fn memo<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        key: &str,
+        f: impl FnOnce(&mut Forge) -> Result<T>,
+    ) -> Result<T> {
         if let Some(v) = self.memo.get(key) {
             return v.downcast_ref::<T>().cloned().ok_or_else(|| Error::Recipe {
                 recipe: key.to_owned(),

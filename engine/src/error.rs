@@ -16,6 +16,15 @@ pub enum Error {
     #[error("this forge has no builtin `{name}` version {version} (it has {known}); a newer forge may")]
     UnknownBuiltin { name: String, version: u32, known: String },
 
+    #[error("{path}: cannot {context}: {why}")]
+    Record { path: std::path::PathBuf, context: String, why: String },
+
+    #[error("step `{name}` failed: {why}")]
+    StepFailed { name: String, why: String },
+
+    #[error("{path}, an input of `{step}`, is not in the store; build the graph it belongs to first")]
+    MissingInput { path: String, step: String },
+
     #[error("recipe `{recipe}`: {why}")]
     Recipe { recipe: String, why: String },
 

@@ -4,13 +4,16 @@
 //! own an error enum for their format; [`Error`] wraps them with the context of the
 //! step that failed.
 
+pub mod build;
 pub mod builtins;
 pub mod drv;
 pub mod dsl;
 pub mod error;
 pub mod package;
 pub mod plan;
+pub mod record;
 pub mod registry;
 pub mod sched;
+pub mod why;
 
 pub use error::{Error, Result};

@@ -61,7 +61,8 @@ impl Registry {
     /// Runs the recipe `name` on `f`, memoized under its name.
     pub fn call(&self, name: &str, f: &mut Forge) -> Result<Target> {
         let recipe = self.get(name)?.f;
-        f.memo(name, recipe)
+        // Recipe functions memoize under their own keys; this one marks the registry call.
+        f.memo(&format!("recipe:{name}"), recipe)
     }
 }
 

@@ -3,11 +3,15 @@
 
 mod cmd;
 pub mod exit;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
+use forge_engine::registry::Registry;
+use forge_store::Store;
 
 const ABOUT: &str = "A hermetic, rootless, reproducible build engine for the AGNOS system image.";
 
@@ -32,13 +36,42 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Build recipes (or a derivation given as JSON) into the store
+    #[command(long_about = BUILD_HELP)]
+    Build(cmd::build::BuildArgs),
+    /// List every derivation a recipe needs, with its hash, output path and state
+    Show(cmd::build::ShowArgs),
+    /// Explain why a recipe's output is not in the store: what changed since the last build
+    Why(cmd::build::WhyArgs),
+    /// Print the build log of a recipe, a derivation hash or an output path
+    Log(cmd::build::LogArgs),
+    /// List the recipes this forge knows
+    List,
     /// Hash files and trees the way Nix does
     #[command(subcommand)]
     Hash(cmd::hash::HashCmd),
 }
 
-/// Runs the command line on this process's arguments.
+const BUILD_HELP: &str = "\
+Build recipes (or a derivation given as JSON) into the store.
+
+forge plans the recipe's graph of derivations, skips what the store already has,
+and runs the rest in parallel job slots: downloads (mirrors first), in-process
+builtins, and scripts in the sandbox. Each output is registered atomically; two
+forge processes building the same recipe build each path once.
+
+On success, output/<recipe> (or --out) links to the result and keeps it from
+garbage collection. On failure, the summary lists each failed step with the end of
+its log; `forge log RECIPE` prints a whole log.";
+
+/// Runs the command line over the recipes this repository ships.
 pub fn main() -> ExitCode {
+    main_with(forge_recipes::registry())
+}
+
+/// Runs the command line over `registry`: the entry point for a crate of private
+/// recipes, which gets the same commands as `forge`.
+pub fn main_with(registry: Registry) -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -46,7 +79,8 @@ pub fn main() -> ExitCode {
             return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    match run(cli) {
+    install_interrupt_handler();
+    match run(cli, &registry) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -55,8 +89,47 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
+    let store = || open_store(cli.store.as_deref());
     match cli.command {
+        Command::Build(a) => cmd::build::build(&store()?, registry, a),
+        Command::Show(a) => cmd::build::show(&store()?, registry, a),
+        Command::Why(a) => cmd::build::why(&store()?, registry, a),
+        Command::Log(a) => cmd::build::log(&store()?, registry, a),
+        Command::List => cmd::build::list(registry),
         Command::Hash(c) => c.run(),
+    }
+}
+
+/// Opens the store at `--store`, else `$FORGE_STORE`, else the user's data dir.
+fn open_store(flag: Option<&std::path::Path>) -> anyhow::Result<Store> {
+    let root = match flag {
+        Some(dir) => dir.to_owned(),
+        None => Store::default_root()?,
+    };
+    Ok(Store::open(&root)?)
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Set once Ctrl-C or SIGTERM arrived: builds start no new step.
+pub(crate) fn interrupted() -> &'static AtomicBool {
+    &INTERRUPTED
+}
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    // A second Ctrl-C means now: leave without waiting for running steps.
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+fn install_interrupt_handler() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        let handler = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
     }
 }

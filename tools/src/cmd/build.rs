@@ -1,0 +1,277 @@
+//! `forge build`, `forge show`, `forge why`, `forge log`, `forge list`: the recipe
+//! commands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use forge_engine::build::{self, Options};
+use forge_engine::drv::{Builder, Derivation};
+use forge_engine::dsl::{Forge, NodeId};
+use forge_engine::plan::{self, State};
+use forge_engine::registry::Registry;
+use forge_engine::{record, why};
+use forge_store::Store;
+
+use crate::{exit, progress};
+
+/// Which system recipes are declared for.
+#[derive(Args, Clone)]
+pub struct ArchArg {
+    /// Target architecture of the recipes: x86_64 or aarch64 [default: this machine's]
+    #[arg(long, value_parser = ["x86_64", "aarch64"])]
+    pub arch: Option<String>,
+}
+
+impl ArchArg {
+    fn forge(&self) -> Forge {
+        match &self.arch {
+            Some(a) => Forge::for_system(&format!("{a}-linux")),
+            None => Forge::new(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Recipes to build (`forge list` shows them)
+    #[arg(required_unless_present = "drv")]
+    recipes: Vec<String>,
+    /// Realise a derivation given as JSON instead of a recipe (docs/derivation.md)
+    #[arg(long, value_name = "FILE.json", conflicts_with = "recipes")]
+    drv: Option<PathBuf>,
+    /// Steps run at once [default: the number of cores]
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+    /// After a failure, keep building everything that does not depend on it
+    #[arg(long)]
+    keep_going: bool,
+    /// Keep the temp dir of a failed step (its path is printed)
+    #[arg(long)]
+    keep_failed: bool,
+    /// Where the result links go [default: output/<recipe>]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print progress as JSON events on stdout, one a line
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    arch: ArchArg,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// The recipe whose closure to list
+    recipe: String,
+    /// Print JSON: [{"name","drvHash","outputs","state","builder"}]
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    arch: ArchArg,
+}
+
+#[derive(Args)]
+pub struct WhyArgs {
+    /// The recipe whose output is missing from the store
+    recipe: String,
+    #[command(flatten)]
+    arch: ArchArg,
+}
+
+#[derive(Args)]
+pub struct LogArgs {
+    /// A recipe name, a derivation hash (sha256:...) or an output store path
+    what: String,
+    #[command(flatten)]
+    arch: ArchArg,
+}
+
+/// Declares `names` on a fresh graph and returns it with their nodes.
+fn declare(registry: &Registry, names: &[String], arch: &ArchArg) -> anyhow::Result<(Forge, Vec<NodeId>)> {
+    let mut f = arch.forge();
+    let mut targets = Vec::new();
+    for name in names {
+        let target = registry.call(name, &mut f)?;
+        targets.push(forge_engine::dsl::Input::node(&target));
+    }
+    Ok((f, targets))
+}
+
+pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result<ExitCode> {
+    let (forge, targets, names) = match &a.drv {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let drv = Derivation::from_json(&text).with_context(|| format!("in {}", file.display()))?;
+            let mut f = Forge::for_system(&drv.system);
+            let name = drv.name.clone();
+            let id = f.add(drv)?;
+            (f, vec![id], vec![name])
+        }
+        None => {
+            let (f, t) = declare(registry, &a.recipes, &a.arch)?;
+            (f, t, a.recipes.clone())
+        }
+    };
+    let mut opts = Options { keep_going: a.keep_going, keep_failed: a.keep_failed, ..Options::default() };
+    if let Some(j) = a.jobs {
+        opts.jobs = j.max(1);
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    opts.cores_per_job = (cores / opts.jobs).max(1);
+    let report = {
+        let display = progress::for_terminal(a.json);
+        build::build(store, &forge, &targets, &opts, display.as_ref(), crate::interrupted())?
+    };
+    if !report.success() {
+        print_failures(&report);
+        return Ok(exit::code(exit::FAILED));
+    }
+    for (name, &id) in names.iter().zip(&targets) {
+        let out = forge.node(id).out();
+        let link = output_link(a.out.as_deref(), name, names.len());
+        link_output(store, &link, out)?;
+        if !a.json {
+            println!("{}", store.physical(out).display());
+        }
+    }
+    Ok(exit::code(exit::OK))
+}
+
+fn output_link(out: Option<&Path>, recipe: &str, count: usize) -> PathBuf {
+    match out {
+        Some(dir) if count == 1 => dir.to_owned(),
+        Some(dir) => dir.join(recipe),
+        None => Path::new("output").join(recipe),
+    }
+}
+
+/// Points `link` at the output and makes it a GC root.
+fn link_output(store: &Store, link: &Path, out: &forge_store::StorePath) -> anyhow::Result<()> {
+    if let Some(parent) = link.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    match std::fs::symlink_metadata(link) {
+        Ok(md) if md.file_type().is_symlink() => {
+            std::fs::remove_file(link).with_context(|| format!("cannot replace {}", link.display()))?
+        }
+        Ok(_) => bail!("{} exists and is not a link forge made; move it away or pass --out", link.display()),
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(store.physical(out), link).with_context(|| format!("cannot link {}", link.display()))?;
+    store.add_indirect_root(link)?;
+    Ok(())
+}
+
+fn print_failures(report: &build::Report) {
+    eprintln!("\nbuild failed:");
+    for f in &report.failed {
+        eprintln!("  {}: {}", f.name, f.error);
+        if let Some(log) = &f.log {
+            for line in last_lines(log, 15) {
+                eprintln!("    | {line}");
+            }
+            eprintln!("    full log: {} (or `forge log {}`)", log.display(), f.name);
+        }
+    }
+    for (step, because) in &report.skipped {
+        eprintln!("  {step}: not built, its input {because} failed");
+    }
+    if !report.not_started.is_empty() {
+        eprintln!(
+            "  {} steps not started (use --keep-going to build what does not depend on a failure)",
+            report.not_started.len()
+        );
+    }
+}
+
+fn last_lines(path: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
+}
+
+pub fn show(store: &Store, registry: &Registry, a: ShowArgs) -> anyhow::Result<ExitCode> {
+    let (forge, targets) = declare(registry, std::slice::from_ref(&a.recipe), &a.arch)?;
+    let plan = plan::plan(&forge, &targets, true, |p| Ok(store.is_valid(p)?))?;
+    let rows: Vec<serde_json::Value> = plan
+        .steps
+        .iter()
+        .map(|(&id, &state)| {
+            let n = forge.node(id);
+            serde_json::json!({
+                "name": n.drv.name,
+                "drvHash": n.hash.to_string(),
+                "outputs": n.outputs,
+                "state": state,
+                "builder": describe(&n.drv.builder),
+            })
+        })
+        .collect();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(exit::code(exit::OK));
+    }
+    for (&id, &state) in &plan.steps {
+        let n = forge.node(id);
+        let state = match state {
+            State::Valid => "valid",
+            State::ToFetch => "to fetch",
+            State::ToBuild => "to build",
+        };
+        println!("{state:<9} {}  {}", n.out(), describe(&n.drv.builder));
+    }
+    eprintln!(
+        "{} derivations: {} valid, {} to fetch, {} to build",
+        plan.steps.len(),
+        plan.count(State::Valid),
+        plan.count(State::ToFetch),
+        plan.count(State::ToBuild)
+    );
+    Ok(exit::code(exit::OK))
+}
+
+/// One line saying what a step is: the URL and hash of a fetch, the builtin's name...
+fn describe(b: &Builder) -> String {
+    match b {
+        Builder::Fetch { urls, hash, .. } => {
+            format!("fetch {} {hash}", urls.first().map(String::as_str).unwrap_or("(mirror only)"))
+        }
+        Builder::Git { url, rev, nar_hash, .. } => format!("git {url} {rev} {nar_hash}"),
+        Builder::Run { .. } => "run (sandbox)".to_owned(),
+        Builder::Builtin { name, version, .. } => format!("builtin {name}@{version}"),
+    }
+}
+
+pub fn why(store: &Store, registry: &Registry, a: WhyArgs) -> anyhow::Result<ExitCode> {
+    let (forge, targets) = declare(registry, std::slice::from_ref(&a.recipe), &a.arch)?;
+    let text = why::explain(store, &forge, targets[0])?;
+    print!("{text}");
+    Ok(exit::code(exit::OK))
+}
+
+pub fn log(store: &Store, registry: &Registry, a: LogArgs) -> anyhow::Result<ExitCode> {
+    let out = if a.what.starts_with("sha256:") {
+        let drv =
+            record::derivation(store, &a.what)?.with_context(|| format!("no derivation {} is recorded", a.what))?;
+        drv.out_path()?
+    } else if a.what.starts_with('/') || a.what.len() > 33 && a.what.as_bytes()[32] == b'-' {
+        store.parse_path(&a.what)?
+    } else {
+        let (forge, targets) = declare(registry, std::slice::from_ref(&a.what), &a.arch)?;
+        forge.node(targets[0]).out().clone()
+    };
+    let path = record::log_path(store, &out);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("no build log for {out} ({} is missing): it was never built here", path.display()))?;
+    print!("{text}");
+    Ok(exit::code(exit::OK))
+}
+
+pub fn list(registry: &Registry) -> anyhow::Result<ExitCode> {
+    let width = registry.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    for r in registry.iter() {
+        println!("{:width$}  {}", r.name, r.about);
+    }
+    Ok(exit::code(exit::OK))
+}
