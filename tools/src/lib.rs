@@ -35,6 +35,9 @@ pub enum Command {
     /// Hash files and trees the way Nix does
     #[command(subcommand)]
     Hash(cmd::hash::HashCmd),
+    /// Add to, inspect, verify and collect the store
+    #[command(subcommand)]
+    Store(cmd::store::StoreCmd),
 }
 
 /// Runs the command line on this process's arguments.
@@ -58,5 +61,6 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Hash(c) => c.run(),
+        Command::Store(c) => c.run(cli.store),
     }
 }
