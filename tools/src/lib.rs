@@ -50,6 +50,9 @@ pub enum Command {
     /// Hash files and trees the way Nix does
     #[command(subcommand)]
     Hash(cmd::hash::HashCmd),
+    /// Add to, inspect, verify and collect the store
+    #[command(subcommand)]
+    Store(cmd::store::StoreCmd),
 }
 
 const BUILD_HELP: &str = "\
@@ -98,6 +101,7 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Log(a) => cmd::build::log(&store()?, registry, a),
         Command::List => cmd::build::list(registry),
         Command::Hash(c) => c.run(),
+        Command::Store(c) => c.run(cli.store),
     }
 }
 

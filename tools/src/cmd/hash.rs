@@ -12,6 +12,15 @@ use forge_store::hash::Algo;
 pub enum HashCmd {
     /// Hash a file's bytes (not its NAR)
     File(FileArgs),
+    /// Hash the NAR of a file or tree: prints `sha256:<nix base32>`, what
+    /// `nix-hash --type sha256 --base32 PATH` prints (after the prefix)
+    Path(PathArgs),
+}
+
+#[derive(Args)]
+pub struct PathArgs {
+    /// The file, directory or symlink to hash (a symlink is hashed as itself, not followed)
+    path: PathBuf,
 }
 
 #[derive(Args)]
@@ -36,6 +45,12 @@ impl HashCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             HashCmd::File(a) => a.run(),
+            HashCmd::Path(a) => {
+                std::fs::symlink_metadata(&a.path).with_context(|| format!("cannot hash {}", a.path.display()))?;
+                let (hash, _size) = forge_store::nar::hash_path(&a.path)?;
+                println!("{hash}");
+                Ok(ExitCode::SUCCESS)
+            }
         }
     }
 }

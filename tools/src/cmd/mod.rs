@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod hash;
+pub mod store;
 
 use crate::exit;
 
@@ -10,7 +11,12 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<forge_store::Error>() {
             return match e {
-                forge_store::Error::Io { .. } => exit::FAILED,
+                forge_store::Error::NoRoot => exit::ENVIRONMENT,
+                forge_store::Error::Io { .. }
+                | forge_store::Error::Db { .. }
+                | forge_store::Error::DbTooNew { .. }
+                | forge_store::Error::NarOutput { .. }
+                | forge_store::Error::Corrupt { .. } => exit::FAILED,
                 _ => exit::BAD_INPUT,
             };
         }
