@@ -7,6 +7,12 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] forge_store::Error),
 
+    #[error(transparent)]
+    FsTree(#[from] crate::fstree::FsTreeError),
+
+    #[error(transparent)]
+    Tar(#[from] crate::tar::TarError),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }
