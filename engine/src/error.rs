@@ -13,6 +13,9 @@ pub enum Error {
     #[error(transparent)]
     Tar(#[from] crate::tar::TarError),
 
+    #[error(transparent)]
+    Ext4(#[from] crate::ext4::Ext4Error),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

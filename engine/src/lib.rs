@@ -7,5 +7,6 @@
 pub mod error;
 
 pub use error::{Error, Result};
+pub mod ext4;
 pub mod fstree;
 pub mod tar;
