@@ -35,6 +35,9 @@ pub enum Command {
     /// Hash files and trees the way Nix does
     #[command(subcommand)]
     Hash(cmd::hash::HashCmd),
+    /// Write and inspect filesystem images: ext4, Android sparse, manifests
+    #[command(subcommand)]
+    Image(cmd::image::ImageCmd),
 }
 
 /// Runs the command line on this process's arguments.
@@ -58,5 +61,6 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Hash(c) => c.run(),
+        Command::Image(c) => c.run(),
     }
 }

@@ -191,10 +191,9 @@ fn ustar_header(
     h[157..157 + link.len()].copy_from_slice(link);
     h[257..263].copy_from_slice(b"ustar\0");
     h[263..265].copy_from_slice(b"00");
-    if matches!(typeflag, b'3' | b'4') {
-        octal(&mut h[329..337], u64::from(dev.0));
-        octal(&mut h[337..345], u64::from(dev.1));
-    }
+    // Written for every member, as GNU tar does: some readers reject empty fields.
+    octal(&mut h[329..337], u64::from(dev.0));
+    octal(&mut h[337..345], u64::from(dev.1));
     h[148..156].fill(b' ');
     let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
     let ck = format!("{sum:06o}\0 ");
@@ -228,7 +227,7 @@ mod tests {
         let h = ustar_header(b"etc/motd", 0o644, 0, 0, 3, 0, b'0', b"", (0, 0));
         assert_eq!(&h[100..108], b"0000644\0");
         assert_eq!(&h[124..136], b"00000000003\0");
-        assert_eq!(&h[148..156], b"007377\0 ");
+        assert_eq!(&h[148..156], b"010637\0 ");
         assert_eq!(&h[257..265], b"ustar\x0000");
     }
 }

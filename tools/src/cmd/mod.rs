@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod hash;
+pub mod image;
 
 use crate::exit;
 
@@ -12,6 +13,9 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
                 forge_store::Error::Io { .. } => exit::FAILED,
                 _ => exit::BAD_INPUT,
             };
+        }
+        if let Some(code) = image::exit_code_for(cause) {
+            return code;
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return exit::BAD_INPUT;
