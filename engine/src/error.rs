@@ -33,6 +33,14 @@ pub enum Error {
 
     #[error("two different derivations, `{first}` and `{second}`, claim the output {path}")]
     ConflictingOutputs { path: String, first: String, second: String },
+    #[error(transparent)]
+    FsTree(#[from] crate::fstree::FsTreeError),
+
+    #[error(transparent)]
+    Tar(#[from] crate::tar::TarError),
+
+    #[error(transparent)]
+    Ext4(#[from] crate::ext4::Ext4Error),
 
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },

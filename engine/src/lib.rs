@@ -17,3 +17,6 @@ pub mod sched;
 pub mod why;
 
 pub use error::{Error, Result};
+pub mod ext4;
+pub mod fstree;
+pub mod tar;

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use forge_engine::registry::Registry;
-use forge_store::Store;
 
 const ABOUT: &str = "A hermetic, rootless, reproducible build engine for the AGNOS system image.";
 
@@ -53,6 +52,9 @@ pub enum Command {
     /// Add to, inspect, verify and collect the store
     #[command(subcommand)]
     Store(cmd::store::StoreCmd),
+    /// Write and inspect filesystem images: ext4, Android sparse, manifests
+    #[command(subcommand)]
+    Image(cmd::image::ImageCmd),
 }
 
 const BUILD_HELP: &str = "\
@@ -93,7 +95,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
 }
 
 fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
-    let store = || open_store(cli.store.as_deref());
+    let store = || cmd::store::open_store(cli.store.clone());
     match cli.command {
         Command::Build(a) => cmd::build::build(&store()?, registry, a),
         Command::Show(a) => cmd::build::show(&store()?, registry, a),
@@ -102,16 +104,8 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::List => cmd::build::list(registry),
         Command::Hash(c) => c.run(),
         Command::Store(c) => c.run(cli.store),
+        Command::Image(c) => c.run(),
     }
-}
-
-/// Opens the store at `--store`, else `$FORGE_STORE`, else the user's data dir.
-fn open_store(flag: Option<&std::path::Path>) -> anyhow::Result<Store> {
-    let root = match flag {
-        Some(dir) => dir.to_owned(),
-        None => Store::default_root()?,
-    };
-    Ok(Store::open(&root)?)
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod hash;
 pub mod store;
+pub mod image;
 
 use crate::exit;
 
@@ -19,6 +20,9 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
                 | forge_store::Error::Corrupt { .. } => exit::FAILED,
                 _ => exit::BAD_INPUT,
             };
+        }
+        if let Some(code) = image::exit_code_for(cause) {
+            return code;
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return exit::BAD_INPUT;
