@@ -5,5 +5,6 @@
 //! step that failed.
 
 pub mod error;
+pub mod sandbox;
 
 pub use error::{Error, Result};

@@ -35,6 +35,9 @@ pub enum Command {
     /// Hash files and trees the way Nix does
     #[command(subcommand)]
     Hash(cmd::hash::HashCmd),
+    /// Run a command in the build sandbox (debugging; needs no store)
+    #[command(long_about = cmd::sandbox::LONG_ABOUT)]
+    Sandbox(Box<cmd::sandbox::SandboxArgs>),
 }
 
 /// Runs the command line on this process's arguments.
@@ -58,5 +61,6 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Hash(c) => c.run(),
+        Command::Sandbox(c) => c.run(),
     }
 }
