@@ -41,6 +41,8 @@ pub enum Error {
 
     #[error(transparent)]
     Ext4(#[from] crate::ext4::Ext4Error),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
 
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },

@@ -15,6 +15,7 @@ pub mod record;
 pub mod registry;
 pub mod sched;
 pub mod why;
+pub mod sandbox;
 
 pub use error::{Error, Result};
 pub mod ext4;

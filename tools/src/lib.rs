@@ -55,6 +55,9 @@ pub enum Command {
     /// Write and inspect filesystem images: ext4, Android sparse, manifests
     #[command(subcommand)]
     Image(cmd::image::ImageCmd),
+    /// Run a command in the build sandbox (debugging; needs no store)
+    #[command(long_about = cmd::sandbox::LONG_ABOUT)]
+    Sandbox(Box<cmd::sandbox::SandboxArgs>),
 }
 
 const BUILD_HELP: &str = "\
@@ -77,6 +80,8 @@ pub fn main() -> ExitCode {
 /// Runs the command line over `registry`: the entry point for a crate of private
 /// recipes, which gets the same commands as `forge`.
 pub fn main_with(registry: Registry) -> ExitCode {
+    // forge re-executes itself as the sandbox helper: that must happen before anything else.
+    forge_engine::sandbox::enter_helper_if_requested();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -105,6 +110,7 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Hash(c) => c.run(),
         Command::Store(c) => c.run(cli.store),
         Command::Image(c) => c.run(),
+        Command::Sandbox(c) => c.run(),
     }
 }
 

@@ -1,0 +1,102 @@
+//! The sandbox's init: pid 1 of the new pid namespace. It builds the filesystem,
+//! sets the hostname and loopback, forks the builder, then only reaps children and
+//! forwards signals. When the builder exits, init reports its status and exits,
+//! and the kernel kills whatever the builder left running.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, sethostname, ForkResult, Pid};
+
+use super::helper::watched_signals;
+use super::wire::{Failure, Report, Request, Step};
+use super::{confine, mounts, sys};
+
+pub(crate) fn main(req: Request, alive: OwnedFd) -> i32 {
+    let report = run(&req, alive).unwrap_or_else(Report::Failed);
+    report.send();
+    0
+}
+
+fn run(req: &Request, alive: OwnedFd) -> Result<Report, Failure> {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    if helper_gone(&alive) {
+        std::process::exit(1);
+    }
+    receive_watched_signals()?;
+    forbid_nested_user_namespaces()?;
+    mounts::enter_new_root(req)?;
+    sethostname(&req.spec.hostname).map_err(|e| Failure::new(Step::Hostname, e))?;
+    sys::loopback_up().map_err(|e| Failure::new(Step::Loopback, e))?;
+    // SAFETY: init is single-threaded; the child only sets itself up and execs.
+    let builder = match unsafe { fork() }.map_err(|e| Failure::new(Step::Fork, e))? {
+        ForkResult::Child => confine::exec_builder(req),
+        ForkResult::Parent { child } => child,
+    };
+    // Init keeps no power once the builder runs: nothing can borrow it via ptrace.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    sys::clear_capability_sets().map_err(|e| Failure::new(Step::Capabilities, e))?;
+    Ok(reap_until_exit(builder))
+}
+
+/// Whether the helper already died (its end of the pipe is closed): then the
+/// parent-death signal came too early to reach us.
+fn helper_gone(alive: &OwnedFd) -> bool {
+    let mut fds = [PollFd::new(alive.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+extern "C" fn ignore(_: libc::c_int) {}
+
+/// Pid 1 gets only the signals it has handlers for: install no-op handlers so the
+/// blocked signals queue up for sigwait.
+fn receive_watched_signals() -> Result<(), Failure> {
+    let action = SigAction::new(SigHandler::Handler(ignore), SaFlags::SA_RESTART, nix::sys::signal::SigSet::empty());
+    for sig in watched_signals().iter() {
+        // SAFETY: the handler does nothing, so it is async-signal-safe.
+        unsafe { sigaction(sig, &action) }.map_err(|e| Failure::new(Step::Fork, e))?;
+    }
+    Ok(())
+}
+
+/// Sets this user namespace's limit of nested user namespaces to 0, so `unshare -U`
+/// inside fails instead of handing the builder a fresh set of capabilities.
+fn forbid_nested_user_namespaces() -> Result<(), Failure> {
+    const LIMIT: &str = "/proc/sys/user/max_user_namespaces";
+    std::fs::write(LIMIT, "0").map_err(Failure::io(Step::Limits, LIMIT))
+}
+
+/// Reaps every child until the builder exits; forwards termination signals to it.
+fn reap_until_exit(builder: Pid) -> Report {
+    let signals = watched_signals();
+    loop {
+        match signals.wait() {
+            Ok(Signal::SIGCHLD) => {
+                if let Some(report) = reap(builder) {
+                    return report;
+                }
+            }
+            Ok(sig) => {
+                let _ = kill(builder, sig);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Reaps all exited children; the builder's status when it is among them.
+fn reap(builder: Pid) -> Option<Report> {
+    let mut report = None;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == builder => report = Some(Report::Exited(code)),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == builder => report = Some(Report::Signaled(sig as i32)),
+            Ok(WaitStatus::StillAlive) | Err(_) => return report,
+            Ok(_) => {}
+        }
+    }
+}

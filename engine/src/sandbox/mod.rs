@@ -1,0 +1,42 @@
+//! The sandbox every build step runs in: rootless, hermetic, cheap.
+//!
+//! [`run`] starts a helper by re-executing the forge binary (`/proc/self/exe
+//! __forge-sandbox-helper`), so a multi-threaded caller never runs setup code after
+//! fork. The helper unshares user, mount, pid, net, uts, ipc and cgroup namespaces,
+//! maps uid/gid 0 to the caller and forks init (pid 1), which builds the filesystem
+//! (read-only overlay root, fresh /proc, minimal /dev, tmpfs /tmp and build dir,
+//! binds), pivots into it, and forks the builder. The builder drops every
+//! capability, enables Landlock and no_new_privs, marks inherited fds close-on-exec
+//! and execs with a cleared environment. The order of operations, what is visible
+//! and the environment contract are in docs/architecture.md.
+//!
+//! A binary that calls [`run`] must call [`enter_helper_if_requested`] first thing in
+//! `main`.
+
+mod binfmt;
+mod confine;
+mod error;
+mod helper;
+mod init;
+mod mounts;
+mod spec;
+mod supervise;
+mod sys;
+mod wire;
+
+pub use error::SandboxError;
+pub use spec::{
+    Arch, Bind, SandboxSpec, DEFAULT_BUILD_DIR, DEFAULT_HOSTNAME, DEFAULT_LOG_LIMIT, DEFAULT_PATH, HOMELESS,
+};
+pub use supervise::{
+    cancel_runs_on_signals, interrupted, run, run_with, Cancel, Capture, Inherit, Outcome, OutputSink, Status,
+};
+
+/// When this process is a sandbox helper (forge re-executed by [`run`]), does the
+/// helper's work and exits; otherwise returns at once. Call it first in `main`,
+/// before any thread starts.
+pub fn enter_helper_if_requested() {
+    if std::env::args_os().nth(1).is_some_and(|a| a == helper::HELPER_ARG) {
+        std::process::exit(helper::main());
+    }
+}

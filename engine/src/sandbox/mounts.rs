@@ -1,0 +1,251 @@
+//! The sandbox's filesystem, built by its init (pid 1, new mount namespace) and
+//! entered with pivot_root. Every host path is first taken as a detached mount or an
+//! O_PATH fd; only then is the new root attached (over /tmp, in this namespace only),
+//! so nothing later depends on host paths that the new mounts hide.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, openat, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
+use nix::unistd::{fchdir, symlinkat};
+
+use super::sys::{self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+use super::wire::{Emulator, Failure, Request, Step};
+
+/// Host device nodes bind-mounted into the sandbox's /dev.
+const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// Parts of /proc that would let uid 0 change the kernel: made read-only.
+const PROC_READ_ONLY: [&str; 4] = ["sys", "sysrq-trigger", "irq", "bus"];
+/// Where the new root is attached before pivot_root (in the new mount namespace only).
+const STAGE: &str = "/tmp";
+
+/// A host tree taken before anything is hidden, and where it goes.
+struct Graft {
+    tree: OwnedFd,
+    inside: PathBuf,
+    is_dir: bool,
+}
+
+/// Builds the sandbox's filesystem and makes it the root of this process.
+pub(crate) fn enter_new_root(req: &Request) -> Result<(), Failure> {
+    let spec = &req.spec;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(Failure::at(Step::Mount, "/"))?;
+    let layers = spec.root_layers.iter().map(|l| open_path(l, true)).collect::<Result<Vec<_>, _>>()?;
+    let grafts = take_grafts(req)?;
+    let dev_nodes =
+        DEV_NODES.iter().map(|n| host_tree(Path::new("/dev").join(n).as_path(), 0)).collect::<Result<Vec<_>, _>>()?;
+    let scaffold = scaffold(&grafts, &spec.build_dir)?;
+    mount_root(&layers, &scaffold)?;
+    drop((layers, scaffold));
+    let root = open_path(Path::new(STAGE), true)?;
+    let proc = mount_proc(&root)?;
+    if let Some(Emulator::Register { interpreter }) = &req.emulator {
+        super::binfmt::register(&proc, interpreter, spec.arch)?;
+    }
+    protect_proc(&proc)?;
+    mount_dev(&root, dev_nodes)?;
+    attach_fs(&root, Path::new("/tmp"), &[("mode", Some("1777"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
+    if spec.build_dir_host.is_none() {
+        attach_fs(&root, &spec.build_dir, &[("mode", Some("0755"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
+    }
+    for g in grafts {
+        let target = open_inside(&root, &g.inside)?;
+        sys::move_mount(g.tree.as_fd(), target.as_fd()).map_err(Failure::at(Step::Mount, &g.inside))?;
+    }
+    pivot(&root)
+}
+
+fn open_path(p: &Path, dir: bool) -> Result<OwnedFd, Failure> {
+    let flags = OFlag::O_PATH | OFlag::O_CLOEXEC | if dir { OFlag::O_DIRECTORY } else { OFlag::empty() };
+    let fd = open(p, flags, Mode::empty()).map_err(Failure::at(Step::Mount, p))?;
+    // SAFETY: open just returned this fd; we are its only owner.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// A detached recursive copy of a host path with the given attributes set.
+fn host_tree(p: &Path, attrs: u64) -> Result<OwnedFd, Failure> {
+    let c = CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| Failure::new(Step::Mount, Errno::EINVAL))?;
+    let tree = sys::clone_tree(None, &c).map_err(Failure::at(Step::Mount, p))?;
+    if attrs != 0 {
+        sys::set_attrs(tree.as_fd(), attrs, 0, true).map_err(Failure::at(Step::MountAttr, p))?;
+    }
+    Ok(tree)
+}
+
+/// Takes every bind source (and the host build dir) as a detached tree.
+fn take_grafts(req: &Request) -> Result<Vec<Graft>, Failure> {
+    let spec = &req.spec;
+    let ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    let rw = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    let mut out = Vec::new();
+    let binds = spec.ro_binds.iter().map(|b| (b, ro)).chain(spec.rw_binds.iter().map(|b| (b, rw)));
+    for (bind, attrs) in binds {
+        let tree = host_tree(&bind.host, attrs)?;
+        let is_dir = is_dir(tree.as_fd(), &bind.host)?;
+        out.push(Graft { tree, inside: bind.inside.clone(), is_dir });
+    }
+    if let Some(host) = &spec.build_dir_host {
+        out.push(Graft { tree: host_tree(host, rw)?, inside: spec.build_dir.clone(), is_dir: true });
+    }
+    Ok(out)
+}
+
+fn is_dir(fd: BorrowedFd, p: &Path) -> Result<bool, Failure> {
+    let st = fstat(fd.as_raw_fd()).map_err(Failure::at(Step::Mount, p))?;
+    Ok(SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR)
+}
+
+/// A tmpfs holding every mount point (proc, dev, tmp, build dir, bind targets): it
+/// is the top layer of the root, so mount points exist without writing any layer,
+/// and a layer's symlink can never redirect a mount.
+fn scaffold(grafts: &[Graft], build_dir: &Path) -> Result<OwnedFd, Failure> {
+    let fs = sys::new_fs("tmpfs", &[("mode", Some("0755"))], 0).map_err(Failure::at(Step::Mount, "scaffold tmpfs"))?;
+    let build_dir = build_dir.strip_prefix("/").unwrap_or(build_dir);
+    for dir in [Path::new("proc"), Path::new("dev"), Path::new("tmp"), build_dir] {
+        mkdirs(fs.as_fd(), dir)?;
+    }
+    for g in grafts {
+        let rel = g.inside.strip_prefix("/").unwrap_or(&g.inside);
+        match (g.is_dir, rel.parent()) {
+            (true, _) => mkdirs(fs.as_fd(), rel)?,
+            (false, parent) => {
+                if let Some(parent) = parent.filter(|p| !p.as_os_str().is_empty()) {
+                    mkdirs(fs.as_fd(), parent)?;
+                }
+                let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+                openat(Some(fs.as_raw_fd()), rel, flags, Mode::from_bits_truncate(0o644))
+                    .map(close_fd)
+                    .map_err(Failure::at(Step::Mount, &g.inside))?;
+            }
+        }
+    }
+    Ok(fs)
+}
+
+fn close_fd(fd: i32) {
+    // SAFETY: we own fd (just returned by openat) and use it nowhere else.
+    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+}
+
+/// `mkdir -p` under a directory fd, refusing to follow symlinks.
+fn mkdirs(dir: BorrowedFd, rel: &Path) -> Result<(), Failure> {
+    let mut path = PathBuf::new();
+    for part in rel.components() {
+        path.push(part);
+        match mkdirat(Some(dir.as_raw_fd()), &path, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(Failure::at(Step::Mount, &path)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Mounts the read-only overlay of scaffold over the layers at [`STAGE`]. Layers are
+/// named by fd relative to /proc/self/fd, so host paths need no escaping and about a
+/// thousand layers fit in a mount option page.
+fn mount_root(layers: &[OwnedFd], scaffold: &OwnedFd) -> Result<(), Failure> {
+    let mut lower: Vec<String> = vec![scaffold.as_raw_fd().to_string()];
+    lower.extend(layers.iter().rev().map(|l| l.as_raw_fd().to_string()));
+    let options = format!("lowerdir={}", lower.join(":"));
+    let cwd = open_path(Path::new("."), true)?;
+    nix::unistd::chdir("/proc/self/fd").map_err(Failure::at(Step::Overlay, "/proc/self/fd"))?;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let mounted = mount(Some("overlay"), STAGE, Some("overlay"), flags, Some(options.as_str()));
+    fchdir(cwd.as_raw_fd()).map_err(Failure::at(Step::Overlay, "."))?;
+    mounted.map_err(|e| Failure::at(Step::Overlay, STAGE)(e).detail(options))
+}
+
+/// Opens a mount point inside the new root (it exists: the scaffold made it).
+fn open_inside(root: &OwnedFd, inside: &Path) -> Result<OwnedFd, Failure> {
+    let rel = inside.strip_prefix("/").unwrap_or(inside);
+    let flags = OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    let fd = openat(Some(root.as_raw_fd()), rel, flags, Mode::empty()).map_err(Failure::at(Step::Mount, inside))?;
+    // SAFETY: openat just returned this fd; we are its only owner.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// A fresh filesystem of `fstype` attached at `inside`; returns its mount fd.
+fn attach(
+    root: &OwnedFd,
+    fstype: &str,
+    inside: &Path,
+    opts: &[(&str, Option<&str>)],
+    attrs: u64,
+) -> Result<OwnedFd, Failure> {
+    let step = if fstype == "proc" { Step::Proc } else { Step::Mount };
+    let fs = sys::new_fs(fstype, opts, attrs).map_err(Failure::at(step, inside))?;
+    let target = open_inside(root, inside)?;
+    sys::move_mount(fs.as_fd(), target.as_fd()).map_err(Failure::at(step, inside))?;
+    Ok(fs)
+}
+
+fn attach_fs(root: &OwnedFd, inside: &Path, opts: &[(&str, Option<&str>)], attrs: u64) -> Result<(), Failure> {
+    attach(root, "tmpfs", inside, opts, attrs).map(drop)
+}
+
+/// A /proc of the sandbox's own pid namespace.
+fn mount_proc(root: &OwnedFd) -> Result<OwnedFd, Failure> {
+    attach(root, "proc", Path::new("/proc"), &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+}
+
+/// Re-mounts the kernel-tuning parts of /proc read-only over themselves.
+fn protect_proc(proc: &OwnedFd) -> Result<(), Failure> {
+    let ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    for name in PROC_READ_ONLY {
+        let c = CString::new(name).map_err(|_| Failure::new(Step::Proc, Errno::EINVAL))?;
+        let tree = match sys::clone_tree(Some(proc.as_fd()), &c) {
+            Ok(t) => t,
+            Err(Errno::ENOENT) => continue, // a kernel without e.g. /proc/bus
+            Err(e) => return Err(Failure::at(Step::Proc, format!("/proc/{name}"))(e)),
+        };
+        sys::set_attrs(tree.as_fd(), ro, 0, true).map_err(Failure::at(Step::MountAttr, format!("/proc/{name}")))?;
+        let target =
+            openat(Some(proc.as_raw_fd()), name, OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty())
+                .map_err(Failure::at(Step::Proc, format!("/proc/{name}")))?;
+        // SAFETY: openat just returned this fd; we are its only owner.
+        let target = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(target) };
+        sys::move_mount(tree.as_fd(), target.as_fd()).map_err(Failure::at(Step::Proc, format!("/proc/{name}")))?;
+    }
+    Ok(())
+}
+
+/// A read-only tmpfs /dev with the host's harmless nodes bound in, the usual links
+/// and a writable /dev/shm.
+fn mount_dev(root: &OwnedFd, nodes: Vec<OwnedFd>) -> Result<(), Failure> {
+    let dev =
+        attach(root, "tmpfs", Path::new("/dev"), &[("mode", Some("0755"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)?;
+    for (name, tree) in DEV_NODES.iter().zip(nodes) {
+        let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+        openat(Some(dev.as_raw_fd()), *name, flags, Mode::from_bits_truncate(0o666))
+            .map(close_fd)
+            .map_err(Failure::at(Step::Mount, format!("/dev/{name}")))?;
+        let target = open_inside(&dev, Path::new(name))?;
+        sys::move_mount(tree.as_fd(), target.as_fd()).map_err(Failure::at(Step::Mount, format!("/dev/{name}")))?;
+    }
+    let links = [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ];
+    for (name, to) in links {
+        symlinkat(to, Some(dev.as_raw_fd()), name).map_err(Failure::at(Step::Mount, format!("/dev/{name}")))?;
+    }
+    mkdirs(dev.as_fd(), Path::new("shm"))?;
+    let shm_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    attach(&dev, "tmpfs", Path::new("/shm"), &[("mode", Some("1777"))], shm_attrs)?;
+    sys::set_attrs(dev.as_fd(), MOUNT_ATTR_RDONLY, 0, false).map_err(Failure::at(Step::MountAttr, "/dev"))
+}
+
+/// pivot_root into the new root and drop the old one entirely.
+fn pivot(root: &OwnedFd) -> Result<(), Failure> {
+    fchdir(root.as_raw_fd()).map_err(Failure::at(Step::PivotRoot, STAGE))?;
+    sys::pivot_root(c".", c".").map_err(Failure::at(Step::PivotRoot, STAGE))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(Failure::at(Step::PivotRoot, "old root"))?;
+    nix::unistd::chdir("/").map_err(Failure::at(Step::PivotRoot, "/"))
+}

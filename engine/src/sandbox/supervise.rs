@@ -1,0 +1,396 @@
+//! forge's side of a run: start the helper (a re-exec of forge, so a multi-threaded
+//! caller never runs setup code after fork), hand it the request, stream the
+//! builder's output to the caller and the log, enforce the timeout and cancellation,
+//! then clean up the host side (setuid bits, build directory).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::helper::HELPER_ARG;
+use super::spec::SandboxSpec;
+use super::wire::{Report, Request};
+use super::{binfmt, SandboxError};
+
+/// How long a stopped sandbox gets to die before its helper is SIGKILLed.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How often a run looks at its cancel flag.
+const CANCEL_TICK: Duration = Duration::from_millis(100);
+
+/// How the builder ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// It exited with this code.
+    Exited(i32),
+    /// It was killed by this signal.
+    Signaled(i32),
+    /// The timeout passed; every process of the sandbox was killed.
+    TimedOut,
+    /// The run was cancelled (Ctrl-C, SIGTERM, [`Cancel::cancel`]); all was killed.
+    Interrupted,
+}
+
+impl Status {
+    pub fn success(self) -> bool {
+        self == Status::Exited(0)
+    }
+
+    /// The exit code a shell would give: the code, 128 + signal, 124 for a timeout
+    /// (as timeout(1)), 130 for an interruption.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            Status::Exited(c) => c,
+            Status::Signaled(s) => 128 + s,
+            Status::TimedOut => 124,
+            Status::Interrupted => 130,
+        }
+    }
+}
+
+/// What a run produced besides its output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: Status,
+    /// Wall-clock time from starting the helper to the end of the last process.
+    pub duration: Duration,
+    /// The log reached `log_limit` and the rest was dropped.
+    pub log_truncated: bool,
+    /// The host build directory, when it was kept (`keep_failed` and a failure).
+    pub kept_build_dir: Option<PathBuf>,
+}
+
+/// Where the builder's output goes as it comes.
+pub trait OutputSink {
+    fn stdout(&mut self, bytes: &[u8]);
+    fn stderr(&mut self, bytes: &[u8]);
+}
+
+/// Copies the builder's output to this process's stdout and stderr.
+pub struct Inherit;
+
+impl OutputSink for Inherit {
+    fn stdout(&mut self, bytes: &[u8]) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(bytes).and_then(|()| out.flush());
+    }
+    fn stderr(&mut self, bytes: &[u8]) {
+        let _ = std::io::stderr().lock().write_all(bytes);
+    }
+}
+
+/// Keeps the builder's output in memory.
+#[derive(Debug, Default)]
+pub struct Capture {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl OutputSink for Capture {
+    fn stdout(&mut self, bytes: &[u8]) {
+        self.stdout.extend_from_slice(bytes);
+    }
+    fn stderr(&mut self, bytes: &[u8]) {
+        self.stderr.extend_from_slice(bytes);
+    }
+}
+
+/// A flag that stops a run (and kills its sandbox) from another thread.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst) || INTERRUPTED.load(Ordering::SeqCst)
+    }
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP cancel every run of this process (their
+/// sandboxes are killed and build directories removed) instead of killing forge
+/// outright. Call once from main; [`interrupted`] tells whether one came.
+pub fn cancel_runs_on_signals() -> Result<(), SandboxError> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    let action = SigAction::new(SigHandler::Handler(on_interrupt), SaFlags::SA_RESTART, SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic: async-signal-safe.
+        unsafe { sigaction(sig, &action) }
+            .map_err(|e| SandboxError::Io { path: PathBuf::from(format!("signal {sig}")), source: e.into() })?;
+    }
+    Ok(())
+}
+
+/// Whether a signal hooked by [`cancel_runs_on_signals`] arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Runs `spec` in a sandbox, streaming output to `sink`; see [`run_with`].
+pub fn run(spec: &SandboxSpec, sink: &mut dyn OutputSink) -> Result<Outcome, SandboxError> {
+    run_with(spec, sink, &Cancel::default())
+}
+
+/// Runs `spec` in a sandbox until the builder exits, the timeout passes or `cancel`
+/// is set. Blocks the calling thread (which must outlive the run: the helper's
+/// parent-death signal is tied to it). Safe to call from many threads at once.
+pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) -> Result<Outcome, SandboxError> {
+    spec.validate()?;
+    let emulator = binfmt::emulator_for(spec.arch)?;
+    let cores = match spec.cores {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        n => n,
+    };
+    if let Some(dir) = &spec.build_dir_host {
+        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    }
+    let mut log = Log::open(spec)?;
+    let started = Instant::now();
+    let req = Request { spec: spec.clone(), cores, emulator };
+    let (mut child, status) = spawn_helper(&req)?;
+    let pumped = pump(&mut child, status, spec, sink, &mut log, cancel);
+    let _ = child.wait();
+    let duration = started.elapsed();
+    strip_setid_bits(spec);
+    let status = pumped.and_then(|(report, stopped)| settle(report, stopped, spec));
+    let failed = !matches!(status, Ok(s) if s.success());
+    let kept_build_dir = finish_build_dir(spec, failed)?;
+    Ok(Outcome { status: status?, duration, log_truncated: log.truncated, kept_build_dir })
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + '_ {
+    move |source| SandboxError::Io { path: path.to_owned(), source }
+}
+
+/// Starts `/proc/self/exe __forge-sandbox-helper` with the request on stdin and the
+/// status pipe on fd 3. Only async-signal-safe calls run between fork and exec.
+fn spawn_helper(req: &Request) -> Result<(Child, File), SandboxError> {
+    let exe = PathBuf::from("/proc/self/exe");
+    let spawn_err = |err| SandboxError::Spawn { exe: exe.clone(), err };
+    let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_err(e.into()))?;
+    let parent = std::process::id() as libc::pid_t;
+    let status_fd = status_w.as_raw_fd();
+    let mut cmd = Command::new(&exe);
+    cmd.arg(HELPER_ARG).env_clear().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: setsid, prctl, getppid, dup2 and _exit are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0
+                || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0
+                || libc::dup2(status_fd, super::wire::STATUS_FD) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(1); // forge died before the death signal was armed
+            }
+            Ok(())
+        })
+    };
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    drop(status_w);
+    let json = serde_json::to_vec(req).map_err(|e| spawn_err(std::io::Error::other(e)))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that died before reading says why on the status pipe.
+        let _ = stdin.write_all(&json);
+    }
+    Ok((child, File::from(status_r)))
+}
+
+/// Why the run was stopped from outside, if it was.
+type Stopped = Option<Status>;
+
+/// Moves output until every process holding the pipes is gone; enforces the
+/// deadline and cancellation. Returns the status pipe's contents.
+fn pump(
+    child: &mut Child,
+    mut status: File,
+    spec: &SandboxSpec,
+    sink: &mut dyn OutputSink,
+    log: &mut Log,
+    cancel: &Cancel,
+) -> Result<(Vec<u8>, Stopped), SandboxError> {
+    let helper = Pid::from_raw(child.id() as i32);
+    let deadline = spec.timeout.map(|t| Instant::now() + t);
+    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(SandboxError::Protocol { detail: "helper pipes missing".into() });
+    };
+    let mut open = [true; 3];
+    let mut report = Vec::new();
+    let mut stopped: Stopped = None;
+    let mut stop_sent: Option<Instant> = None;
+    let mut buf = vec![0u8; 64 << 10];
+    while open.iter().any(|o| *o) {
+        let wait = match (stop_sent, deadline) {
+            (Some(_), _) => CANCEL_TICK,
+            (None, Some(d)) => d.saturating_duration_since(Instant::now()).min(CANCEL_TICK),
+            (None, None) => CANCEL_TICK,
+        };
+        let ready = {
+            let fds = [out.as_fd(), err.as_fd(), status.as_fd()];
+            let mut polls: Vec<PollFd> = fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+            let timeout = PollTimeout::try_from(wait.as_millis().max(1) as i32).unwrap_or(PollTimeout::MAX);
+            match poll(&mut polls, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(SandboxError::Protocol { detail: format!("poll: {e}") }),
+            }
+            polls.iter().map(|p| p.revents().is_some_and(|r| !r.is_empty())).collect::<Vec<_>>()
+        };
+        for (i, is_ready) in ready.into_iter().enumerate() {
+            if !is_ready || !open[i] {
+                continue;
+            }
+            let n = match i {
+                0 => out.read(&mut buf),
+                1 => err.read(&mut buf),
+                _ => status.read(&mut buf),
+            }
+            .unwrap_or(0);
+            if n == 0 {
+                open[i] = false;
+                continue;
+            }
+            let bytes = &buf[..n];
+            match i {
+                0 => sink.stdout(bytes),
+                1 => sink.stderr(bytes),
+                _ => report.extend_from_slice(bytes),
+            }
+            if i < 2 {
+                log.write(bytes)?;
+            }
+        }
+        match stop_sent {
+            None => {
+                let why = if deadline.is_some_and(|d| Instant::now() >= d) {
+                    Some(Status::TimedOut)
+                } else if cancel.is_cancelled() {
+                    Some(Status::Interrupted)
+                } else {
+                    None
+                };
+                if why.is_some() {
+                    stopped = why;
+                    stop_sent = Some(Instant::now());
+                    // The helper kills init; the kernel then kills the whole pid namespace.
+                    let _ = kill(helper, Signal::SIGTERM);
+                }
+            }
+            Some(at) if at.elapsed() > KILL_GRACE => {
+                let _ = kill(helper, Signal::SIGKILL);
+            }
+            Some(_) => {}
+        }
+    }
+    Ok((report, stopped))
+}
+
+/// The builder's status from its report, or why there is none.
+fn settle(report: Vec<u8>, stopped: Stopped, spec: &SandboxSpec) -> Result<Status, SandboxError> {
+    match (Report::parse(&report), stopped) {
+        (Some(Report::Exited(c)), _) => Ok(Status::Exited(c)),
+        (Some(Report::Signaled(s)), None) => Ok(Status::Signaled(s)),
+        (_, Some(why)) => Ok(why),
+        (Some(Report::Failed(f)), None) => Err(SandboxError::from_failure(f, &spec.argv[0])),
+        (None, None) => {
+            Err(SandboxError::Protocol { detail: format!("no status report ({:?})", String::from_utf8_lossy(&report)) })
+        }
+    }
+}
+
+/// The build log, capped at `log_limit` bytes.
+struct Log {
+    file: Option<File>,
+    limit: u64,
+    written: u64,
+    truncated: bool,
+    path: PathBuf,
+}
+
+impl Log {
+    fn open(spec: &SandboxSpec) -> Result<Log, SandboxError> {
+        let path = spec.log.clone().unwrap_or_default();
+        let file = match &spec.log {
+            Some(p) => Some(File::create(p).map_err(io_at(p))?),
+            None => None,
+        };
+        Ok(Log { file, limit: spec.log_limit, written: 0, truncated: false, path })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SandboxError> {
+        let Some(file) = &mut self.file else { return Ok(()) };
+        if self.truncated {
+            return Ok(());
+        }
+        let room = self.limit.saturating_sub(self.written).min(bytes.len() as u64) as usize;
+        file.write_all(&bytes[..room]).map_err(io_at(&self.path))?;
+        self.written += room as u64;
+        if room < bytes.len() {
+            self.truncated = true;
+            let note = format!("\n[forge: log truncated at {} bytes]\n", self.limit);
+            file.write_all(note.as_bytes()).map_err(io_at(&self.path))?;
+        }
+        Ok(())
+    }
+}
+
+/// Clears setuid and setgid bits under every read-write bind: whatever the builder
+/// did, nothing it leaves on the host can raise privileges.
+fn strip_setid_bits(spec: &SandboxSpec) {
+    for bind in &spec.rw_binds {
+        walk(&bind.host, &mut |path, meta| {
+            let mode = meta.permissions().mode();
+            if !meta.file_type().is_symlink() && mode & 0o6000 != 0 {
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o1777));
+            }
+        });
+    }
+}
+
+/// Calls `f` on `root` and everything beneath it, never following symlinks.
+fn walk(root: &Path, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) {
+    let Ok(meta) = std::fs::symlink_metadata(root) else { return };
+    f(root, &meta);
+    if meta.is_dir() {
+        let Ok(entries) = std::fs::read_dir(root) else { return };
+        for entry in entries.flatten() {
+            walk(&entry.path(), f);
+        }
+    }
+}
+
+/// Removes the host build directory unless the run failed and `keep_failed` is set.
+fn finish_build_dir(spec: &SandboxSpec, failed: bool) -> Result<Option<PathBuf>, SandboxError> {
+    let Some(dir) = &spec.build_dir_host else { return Ok(None) };
+    if failed && spec.keep_failed {
+        return Ok(Some(dir.clone()));
+    }
+    // A build may leave read-only folders: make them writable so removal succeeds.
+    walk(dir, &mut |path, meta| {
+        if meta.is_dir() && meta.permissions().mode() & 0o700 != 0o700 {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+        }
+    });
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SandboxError::Io { path: dir.clone(), source }),
+    }
+}
