@@ -35,6 +35,8 @@ pub enum Command {
     /// Hash files and trees the way Nix does
     #[command(subcommand)]
     Hash(cmd::hash::HashCmd),
+    /// Unpack an archive safely (tar, tar.gz/xz/bz2/zst, zip, deb, apk)
+    Unpack(cmd::unpack::UnpackArgs),
 }
 
 /// Runs the command line on this process's arguments.
@@ -58,5 +60,6 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Hash(c) => c.run(),
+        Command::Unpack(a) => a.run(),
     }
 }

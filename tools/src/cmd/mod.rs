@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod hash;
+pub mod unpack;
 
 use crate::exit;
 
@@ -10,6 +11,12 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<forge_store::Error>() {
             return match e {
                 forge_store::Error::Io { .. } => exit::FAILED,
+                _ => exit::BAD_INPUT,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<forge_engine::archive::Error>() {
+            return match e {
+                forge_engine::archive::Error::Io { .. } => exit::FAILED,
                 _ => exit::BAD_INPUT,
             };
         }
