@@ -10,6 +10,9 @@ pub enum Error {
     #[error(transparent)]
     Archive(#[from] crate::archive::Error),
 
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::Error),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

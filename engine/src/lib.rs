@@ -6,5 +6,6 @@
 
 pub mod archive;
 pub mod error;
+pub mod fetch;
 
 pub use error::{Error, Result};

@@ -35,6 +35,8 @@ pub enum Command {
     /// Hash files and trees the way Nix does
     #[command(subcommand)]
     Hash(cmd::hash::HashCmd),
+    /// Fetch a fixed-output file from mirrors or URLs, checking its hash
+    Fetch(cmd::fetch::FetchArgs),
     /// Unpack an archive safely (tar, tar.gz/xz/bz2/zst, zip, deb, apk)
     Unpack(cmd::unpack::UnpackArgs),
 }
@@ -60,6 +62,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Hash(c) => c.run(),
+        Command::Fetch(a) => a.run(),
         Command::Unpack(a) => a.run(),
     }
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod fetch;
 pub mod hash;
 pub mod unpack;
 
@@ -17,6 +18,14 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<forge_engine::archive::Error>() {
             return match e {
                 forge_engine::archive::Error::Io { .. } => exit::FAILED,
+                _ => exit::BAD_INPUT,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<forge_engine::fetch::Error>() {
+            use forge_engine::fetch::Error as F;
+            return match e {
+                F::Failed { .. } | F::Io { .. } => exit::FAILED,
+                F::Client { .. } => exit::ENVIRONMENT,
                 _ => exit::BAD_INPUT,
             };
         }
