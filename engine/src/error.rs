@@ -13,6 +13,9 @@ pub enum Error {
     #[error(transparent)]
     Fetch(#[from] crate::fetch::Error),
 
+    #[error(transparent)]
+    Git(#[from] crate::git::Error),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

@@ -7,5 +7,6 @@
 pub mod archive;
 pub mod error;
 pub mod fetch;
+pub mod git;
 
 pub use error::{Error, Result};

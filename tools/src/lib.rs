@@ -37,6 +37,8 @@ pub enum Command {
     Hash(cmd::hash::HashCmd),
     /// Fetch a fixed-output file from mirrors or URLs, checking its hash
     Fetch(cmd::fetch::FetchArgs),
+    /// Check out one commit of a git repository, without .git
+    FetchGit(cmd::fetch_git::FetchGitArgs),
     /// Unpack an archive safely (tar, tar.gz/xz/bz2/zst, zip, deb, apk)
     Unpack(cmd::unpack::UnpackArgs),
 }
@@ -63,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Hash(c) => c.run(),
         Command::Fetch(a) => a.run(),
+        Command::FetchGit(a) => a.run(),
         Command::Unpack(a) => a.run(),
     }
 }

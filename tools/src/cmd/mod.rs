@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod fetch;
+pub mod fetch_git;
 pub mod hash;
 pub mod unpack;
 
@@ -26,6 +27,14 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
             return match e {
                 F::Failed { .. } | F::Io { .. } => exit::FAILED,
                 F::Client { .. } => exit::ENVIRONMENT,
+                _ => exit::BAD_INPUT,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<forge_engine::git::Error>() {
+            use forge_engine::git::Error as G;
+            return match e {
+                G::GitMissing { .. } => exit::ENVIRONMENT,
+                G::Git { .. } | G::Io { .. } => exit::FAILED,
                 _ => exit::BAD_INPUT,
             };
         }
