@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use forge_store::{PathLock, Store, StorePath};
@@ -18,13 +18,19 @@ use crate::builtins;
 use crate::drv::Builder;
 use crate::dsl::{Forge, Node, NodeId};
 use crate::error::{Error, Result};
+use crate::fetch::{FetchSpec, Fetcher};
 use crate::plan::{self, Plan, State};
 use crate::record;
+use crate::sandbox::{self, Bind, OutputSink, SandboxSpec};
 use crate::sched;
 
 /// How a build runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
+    /// Downloads fixed-output inputs (mirrors, offline mode, timeouts).
+    pub fetcher: Arc<Fetcher>,
+    /// Wall-clock limit of one sandboxed step.
+    pub timeout: Option<Duration>,
     /// Steps at once (job slots).
     pub jobs: usize,
     /// Keep building independent steps after a failure.
@@ -33,14 +39,23 @@ pub struct Options {
     pub keep_failed: bool,
     /// Stream every step's output to stderr as well as to its log.
     pub verbose: bool,
-    /// Cores each step is told it may use (`FORGE_CORES`); not part of any hash.
+    /// Cores each step is told it may use (`FORGE_BUILD_CORES`); not part of any hash.
     pub cores_per_job: usize,
 }
 
-impl Default for Options {
-    fn default() -> Self {
+impl Options {
+    /// Defaults: one job per core, stop at the first failure, no timeout.
+    pub fn new(fetcher: Fetcher) -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Options { jobs: cores, keep_going: false, keep_failed: false, verbose: false, cores_per_job: 1 }
+        Options {
+            fetcher: Arc::new(fetcher),
+            timeout: None,
+            jobs: cores,
+            keep_going: false,
+            keep_failed: false,
+            verbose: false,
+            cores_per_job: 1,
+        }
     }
 }
 
@@ -109,7 +124,7 @@ pub fn build(
     targets: &[NodeId],
     opts: &Options,
     progress: &dyn Progress,
-    stop: &AtomicBool,
+    stop: &sched::Stop,
 ) -> Result<Report> {
     let plan = plan::plan(forge, targets, false, |p| Ok(store.is_valid(p)?))?;
     progress.event(Event::Planned {
@@ -119,6 +134,9 @@ pub fn build(
     });
     let work: Vec<NodeId> = plan.work().collect();
     record::record_derivations(store, work.iter().map(|&id| forge.node(id)))?;
+    if opts.fetcher.options().offline {
+        fetch_local_first(store, forge, &plan, opts)?;
+    }
     let failures = std::sync::Mutex::new(Vec::new());
     let exec = |id: NodeId| {
         let node = forge.node(id);
@@ -153,6 +171,27 @@ pub fn build(
     })
 }
 
+/// Offline, every download comes from a local mirror: take them all first, so
+/// that missing ones are reported together, each with its URLs and hash.
+fn fetch_local_first(store: &Store, forge: &Forge, plan: &Plan, opts: &Options) -> Result<()> {
+    let mut missing = Vec::new();
+    for id in plan.work() {
+        let node = forge.node(id);
+        if !matches!(node.drv.builder, Builder::Fetch { .. }) {
+            continue;
+        }
+        match realise(store, node, opts) {
+            Err(Error::Fetch(crate::fetch::Error::Missing { input, .. })) => missing.push(input),
+            // Other failures surface when the scheduler runs the step again.
+            _ => {}
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Fetch(crate::fetch::Error::MissingInputs(crate::fetch::MissingInputs(missing))))
+}
+
 fn kind_of(b: &Builder) -> &'static str {
     match b {
         Builder::Fetch { .. } => "fetch",
@@ -181,7 +220,7 @@ pub fn realise(store: &Store, node: &Node, opts: &Options) -> Result<()> {
     let temp = store.new_temp_dir(&node.drv.name)?;
     let log_file = record::log_path(store, node.out());
     let start = unix_now();
-    let result = run_builder(store, node, temp.path(), &log_file, opts);
+    let result = run_builder(store, node, &inputs, temp.path(), &log_file, opts);
     let status = if result.is_ok() { "success" } else { "failure" };
     record::record_build(store, &node.hash.to_string(), start, unix_now(), status, Some(&log_file))?;
     if let Err(e) = result {
@@ -237,23 +276,134 @@ fn input_closure(store: &Store, node: &Node) -> Result<BTreeSet<StorePath>> {
 }
 
 /// Runs the step's builder, writing each output `<temp>/<output name>`.
-fn run_builder(store: &Store, node: &Node, temp: &Path, log_file: &Path, opts: &Options) -> Result<()> {
-    let mut log = fs::File::create(log_file).map_err(Error::io(log_file))?;
-    let _ = writeln!(log, "forge: {} {}", kind_of(&node.drv.builder), node.drv.name);
+fn run_builder(
+    store: &Store,
+    node: &Node,
+    inputs: &BTreeSet<StorePath>,
+    temp: &Path,
+    log_file: &Path,
+    opts: &Options,
+) -> Result<()> {
+    let physical = |p: &StorePath| store.physical(p);
     match &node.drv.builder {
-        Builder::Builtin { name, version, args } => {
-            let physical = |p: &StorePath| store.physical(p);
-            builtins::run(&builtins::Ctx { physical: &physical }, name, *version, args, &temp.join("out"))
+        Builder::Run { sysroot, script } => run_in_sandbox(store, node, sysroot, script, inputs, temp, log_file, opts),
+        builder => {
+            let mut log = fs::File::create(log_file).map_err(Error::io(log_file))?;
+            let _ = writeln!(log, "forge: {} {}", kind_of(builder), node.drv.name);
+            let result = match builder {
+                Builder::Fetch { urls, hash, executable } => {
+                    let spec = FetchSpec { name: node.drv.name.clone(), urls: urls.clone(), hash: hash.clone() };
+                    let out = temp.join("out");
+                    let fetched = opts.fetcher.fetch(&spec, &out)?;
+                    let _ = writeln!(log, "forge: got {} bytes from {}", fetched.size, fetched.source);
+                    if *executable {
+                        use std::os::unix::fs::PermissionsExt;
+                        fs::set_permissions(&out, fs::Permissions::from_mode(0o755)).map_err(Error::io(&out))?;
+                    }
+                    Ok(())
+                }
+                Builder::Git { url, rev, nar_hash, subpaths } => {
+                    fetch_git(&opts.fetcher, url, rev, nar_hash, subpaths, &temp.join("out"), &mut log)
+                }
+                Builder::Builtin { name, version, args } => {
+                    builtins::run(&builtins::Ctx { physical: &physical }, name, *version, args, &temp.join("out"))
+                }
+                Builder::Run { .. } => unreachable!("handled above"),
+            };
+            if let Err(e) = &result {
+                let _ = writeln!(log, "forge: failed: {e}");
+            }
+            result
         }
-        other => Err(Error::StepFailed {
-            name: node.drv.name.clone(),
-            why: format!("no executor for `{}` steps in this build of forge", kind_of(other)),
-        }),
     }
-    .inspect_err(|e| {
-        let _ = writeln!(log, "forge: failed: {e}");
-        let _ = opts;
+}
+
+/// Checks out a git revision and checks its NAR hash before it can be registered.
+fn fetch_git(
+    fetcher: &Fetcher,
+    url: &str,
+    rev: &str,
+    nar_hash: &forge_store::Hash,
+    subpaths: &[String],
+    out: &Path,
+    log: &mut fs::File,
+) -> Result<()> {
+    let spec = crate::git::GitSpec { url: url.to_owned(), rev: rev.to_owned(), subpaths: subpaths.to_vec() };
+    let got = crate::git::fetch(&spec, fetcher.mirrors(), fetcher.options().offline, out)?;
+    let _ = writeln!(log, "forge: checked out {rev} from {}", got.source);
+    let (actual, _) = forge_store::nar::hash_path(out)?;
+    if &actual != nar_hash {
+        return Err(Error::HashMismatch {
+            what: format!("git checkout of {url} at {rev}"),
+            expected: nar_hash.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs a `run` step: the sysroot layers as `/`, inputs read-only at their store
+/// paths, each output a writable directory at its store path.
+#[allow(clippy::too_many_arguments)]
+fn run_in_sandbox(
+    store: &Store,
+    node: &Node,
+    sysroot: &[StorePath],
+    script: &str,
+    inputs: &BTreeSet<StorePath>,
+    temp: &Path,
+    log_file: &Path,
+    opts: &Options,
+) -> Result<()> {
+    let argv = vec!["/bin/sh".to_owned(), "-e".to_owned(), "-c".to_owned(), script.to_owned()];
+    let mut spec = SandboxSpec::new(store.physical(&sysroot[0]), argv);
+    spec.root_layers = sysroot.iter().map(|l| store.physical(l)).collect();
+    spec.ro_binds = inputs.iter().map(|p| Bind::new(store.physical(p), p.to_string())).collect();
+    spec.env = node.drv.env.clone();
+    for (id, path) in &node.outputs {
+        let dir = temp.join(id);
+        fs::create_dir(&dir).map_err(Error::io(&dir))?;
+        spec.rw_binds.push(Bind::new(dir, path.to_string()));
+        spec.env.insert(id.clone(), path.to_string());
+    }
+    spec.log = Some(log_file.to_owned());
+    spec.timeout = opts.timeout;
+    spec.cores = opts.cores_per_job as u32;
+    spec.arch = match node.drv.system.as_str() {
+        "aarch64-linux" => sandbox::Arch::Aarch64,
+        _ => sandbox::Arch::X86_64,
+    };
+    if opts.keep_failed {
+        spec.build_dir_host = Some(temp.join("build"));
+        spec.keep_failed = true;
+    }
+    let mut sink: Box<dyn OutputSink> = if opts.verbose { Box::new(sandbox::Inherit) } else { Box::new(Discard) };
+    let outcome = sandbox::run_with(&spec, sink.as_mut(), &sandbox::Cancel::default())?;
+    if outcome.status.success() {
+        return Ok(());
+    }
+    let kept = outcome.kept_build_dir.map(|d| format!("; build dir kept at {}", d.display())).unwrap_or_default();
+    Err(Error::StepFailed {
+        name: node.drv.name.clone(),
+        why: format!("the builder {}{kept}", describe(outcome.status)),
     })
+}
+
+fn describe(status: sandbox::Status) -> String {
+    match status {
+        sandbox::Status::Exited(c) => format!("exited with status {c}"),
+        sandbox::Status::Signaled(s) => format!("was killed by signal {s}"),
+        sandbox::Status::TimedOut => "ran past its timeout and was killed".to_owned(),
+        sandbox::Status::Interrupted => "was interrupted".to_owned(),
+    }
+}
+
+/// Drops the builder's output: the log has it.
+struct Discard;
+
+impl OutputSink for Discard {
+    fn stdout(&mut self, _: &[u8]) {}
+    fn stderr(&mut self, _: &[u8]) {}
 }
 
 fn unix_now() -> i64 {

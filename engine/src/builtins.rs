@@ -24,12 +24,13 @@ pub fn run(ctx: &Ctx<'_>, name: &str, version: u32, args: &serde_json::Value, ou
     match (name, version) {
         ("text", 1) => text(parse(name, args)?, out),
         ("merge", 1) => merge(ctx, parse(name, args)?, out),
+        ("unpack", v) if v == crate::archive::VERSION => unpack(ctx, parse(name, args)?, out),
         _ => Err(Error::UnknownBuiltin { name: name.to_owned(), version, known: KNOWN.join(", ") }),
     }
 }
 
 /// Every builtin this forge can run, as `name@version`.
-pub const KNOWN: &[&str] = &["text@1", "merge@1"];
+pub const KNOWN: &[&str] = &["text@1", "merge@1", "unpack@1"];
 
 fn parse<T: serde::de::DeserializeOwned>(name: &str, args: &serde_json::Value) -> Result<T> {
     T::deserialize(args).map_err(|e| Error::BadDerivation { name: format!("builtin {name}"), why: e.to_string() })
@@ -49,6 +50,21 @@ fn text(args: TextArgs, out: &Path) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(out, fs::Permissions::from_mode(0o755)).map_err(Error::io(out))?;
     }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UnpackArgs {
+    src: StorePath,
+    #[serde(default)]
+    strip_components: usize,
+}
+
+/// Unpacks an archive safely (see [`crate::archive`]): the output is a directory.
+fn unpack(ctx: &Ctx<'_>, args: UnpackArgs, out: &Path) -> Result<()> {
+    let opts = crate::archive::UnpackOptions { strip_components: args.strip_components, ..Default::default() };
+    crate::archive::unpack(&(ctx.physical)(&args.src), out, &opts)?;
     Ok(())
 }
 

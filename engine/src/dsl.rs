@@ -274,7 +274,7 @@ impl Forge {
     /// components.
     pub fn unpack(&mut self, name: &str, archive: &Source, strip: u32) -> Result<Source> {
         let args = serde_json::json!({ "src": archive.path().to_string(), "stripComponents": strip });
-        let t = self.builtin(name, "unpack", 1, args, &[archive])?;
+        let t = self.builtin(name, "unpack", crate::archive::VERSION, args, &[archive])?;
         Ok(Source { node: t.node, path: t.path })
     }
 

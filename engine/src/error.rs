@@ -19,6 +19,9 @@ pub enum Error {
     #[error("{path}: cannot {context}: {why}")]
     Record { path: std::path::PathBuf, context: String, why: String },
 
+    #[error("{what}: expected {expected}, got {actual}; nothing was registered")]
+    HashMismatch { what: String, expected: String, actual: String },
+
     #[error("step `{name}` failed: {why}")]
     StepFailed { name: String, why: String },
 
@@ -43,6 +46,14 @@ pub enum Error {
     Ext4(#[from] crate::ext4::Ext4Error),
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::Error),
+
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::Error),
+
+    #[error(transparent)]
+    Git(#[from] crate::git::Error),
 
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },

@@ -192,7 +192,9 @@ impl<'f> PackageBuilder<'f> {
             self.version,
             if self.check { ", check" } else { "" }
         );
-        s.push_str(&format!("cp -R {} /build/src\nchmod -R u+w /build/src\ncd /build/src\n", src.path()));
+        // -p keeps the store's single canonical mtime on every file: with equal times, make
+        // never thinks generated files (configure, aclocal.m4) are stale.
+        s.push_str(&format!("cp -Rp {} /build/src\nchmod -R u+w /build/src\ncd /build/src\n", src.path()));
         for p in &self.patches {
             s.push_str(&format!("patch -p1 -i {}\n", p.path()));
         }
@@ -214,17 +216,17 @@ fn default_phase(style: &Style, phase: &str) -> Option<String> {
         (Style::Autotools(f), "configure") => {
             format!("./configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var{}", quoted(f))
         }
-        (Style::Autotools(_) | Style::Qmake(_), "build") => "make -j\"$FORGE_CORES\"".to_owned(),
+        (Style::Autotools(_) | Style::Qmake(_), "build") => "make -j\"$FORGE_BUILD_CORES\"".to_owned(),
         (Style::Autotools(_) | Style::Qmake(_), "check") => "make check".to_owned(),
         (Style::Autotools(_), "install") => "make DESTDIR=\"$out\" install".to_owned(),
         (Style::Meson(f), "configure") => format!("meson setup build --prefix=/usr --buildtype=release{}", quoted(f)),
-        (Style::Meson(_), "build") => "meson compile -C build -j \"$FORGE_CORES\"".to_owned(),
+        (Style::Meson(_), "build") => "meson compile -C build -j \"$FORGE_BUILD_CORES\"".to_owned(),
         (Style::Meson(_), "check") => "meson test -C build".to_owned(),
         (Style::Meson(_), "install") => "DESTDIR=\"$out\" meson install -C build".to_owned(),
         (Style::Cmake(f), "configure") => {
             format!("cmake -B build -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_BUILD_TYPE=Release{}", quoted(f))
         }
-        (Style::Cmake(_), "build") => "cmake --build build -j \"$FORGE_CORES\"".to_owned(),
+        (Style::Cmake(_), "build") => "cmake --build build -j \"$FORGE_BUILD_CORES\"".to_owned(),
         (Style::Cmake(_), "check") => "ctest --test-dir build".to_owned(),
         (Style::Cmake(_), "install") => "DESTDIR=\"$out\" cmake --install build".to_owned(),
         (Style::Qmake(f), "configure") => format!("qmake{}", quoted(f)),

@@ -5,10 +5,12 @@
 //! first failure (running steps finish), with it every independent step still runs.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use crate::dsl::NodeId;
+
+/// Asked before each step starts: `true` means start nothing new.
+pub type Stop = dyn Fn() -> bool + Sync;
 
 /// Scheduling options.
 #[derive(Clone, Copy, Debug)]
@@ -45,9 +47,8 @@ struct State {
 }
 
 /// Runs `work` (a set of steps) where `deps(step)` lists its inputs' steps; inputs
-/// outside `work` count as done. `stop` can be set from another thread (Ctrl-C)
-/// to start nothing new.
-pub fn run<D, E>(work: &[NodeId], deps: D, opts: Options, stop: &AtomicBool, exec: E) -> Report
+/// outside `work` count as done. Once `stop()` says so (Ctrl-C), nothing new starts.
+pub fn run<D, E>(work: &[NodeId], deps: D, opts: Options, stop: &Stop, exec: E) -> Report
 where
     D: Fn(NodeId) -> Vec<NodeId>,
     E: Fn(NodeId) -> Result<(), String> + Sync,
@@ -94,14 +95,14 @@ fn worker<E>(
     wake: &Condvar,
     dependents: &HashMap<NodeId, Vec<NodeId>>,
     opts: Options,
-    stop: &AtomicBool,
+    stop: &Stop,
     exec: &E,
 ) where
     E: Fn(NodeId) -> Result<(), String> + Sync,
 {
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if stop() {
             st.stopped = true;
         }
         let next = if st.stopped { None } else { st.ready.pop_first() };
@@ -174,7 +175,7 @@ mod tests {
             &ids(2),
             |_| vec![],
             opts,
-            &AtomicBool::new(false),
+            &|| false,
             |_| {
                 std::thread::sleep(Duration::from_millis(300));
                 Ok(())
@@ -189,7 +190,7 @@ mod tests {
         let order = Mutex::new(Vec::new());
         // 0 <- 1 <- 2, and 3 independent.
         let deps = |id: NodeId| if id.0 == 1 || id.0 == 2 { vec![NodeId(id.0 - 1)] } else { vec![] };
-        let r = run(&ids(4), deps, Options { jobs: 2, keep_going: false }, &AtomicBool::new(false), |id| {
+        let r = run(&ids(4), deps, Options { jobs: 2, keep_going: false }, &|| false, |id| {
             order.lock().unwrap().push(id.0);
             Ok(())
         });
@@ -204,7 +205,7 @@ mod tests {
         // 0 fails; 1 needs 0; 2 and 3 are independent.
         let deps = |id: NodeId| if id.0 == 1 { vec![NodeId(0)] } else { vec![] };
         let exec = |id: NodeId| if id.0 == 0 { Err("boom".to_owned()) } else { Ok(()) };
-        let r = run(&ids(4), deps, Options { jobs: 1, keep_going: true }, &AtomicBool::new(false), exec);
+        let r = run(&ids(4), deps, Options { jobs: 1, keep_going: true }, &|| false, exec);
         assert_eq!(r.failed, vec![(NodeId(0), "boom".to_owned())]);
         assert_eq!(r.skipped, vec![(NodeId(1), NodeId(0))]);
         assert_eq!(r.done, vec![NodeId(2), NodeId(3)]);
@@ -213,7 +214,7 @@ mod tests {
     #[test]
     fn without_keep_going_nothing_new_starts_after_a_failure() {
         let exec = |id: NodeId| if id.0 == 0 { Err("boom".to_owned()) } else { Ok(()) };
-        let r = run(&ids(4), |_| vec![], Options { jobs: 1, keep_going: false }, &AtomicBool::new(false), exec);
+        let r = run(&ids(4), |_| vec![], Options { jobs: 1, keep_going: false }, &|| false, exec);
         assert_eq!(r.failed.len(), 1);
         assert_eq!(r.not_started, vec![NodeId(1), NodeId(2), NodeId(3)]);
     }

@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: find the built `forge`, run it, reach the
 //! shared fixtures.
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -7,7 +7,6 @@ mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use forge_engine::registry::Registry;
@@ -58,6 +57,12 @@ pub enum Command {
     /// Run a command in the build sandbox (debugging; needs no store)
     #[command(long_about = cmd::sandbox::LONG_ABOUT)]
     Sandbox(Box<cmd::sandbox::SandboxArgs>),
+    /// Fetch a fixed-output file from mirrors or URLs, checking its hash
+    Fetch(cmd::fetch::FetchArgs),
+    /// Check out one commit of a git repository, without .git
+    FetchGit(cmd::fetch_git::FetchGitArgs),
+    /// Unpack an archive safely (tar, tar.gz/xz/bz2/zst, zip, deb, apk)
+    Unpack(cmd::unpack::UnpackArgs),
 }
 
 const BUILD_HELP: &str = "\
@@ -89,7 +94,10 @@ pub fn main_with(registry: Registry) -> ExitCode {
             return exit::code(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    install_interrupt_handler();
+    // Ctrl-C, SIGTERM and SIGHUP kill running sandboxes and start no new step.
+    if let Err(e) = forge_engine::sandbox::cancel_runs_on_signals() {
+        eprintln!("warning: cannot hook Ctrl-C: {e}");
+    }
     match run(cli, &registry) {
         Ok(code) => code,
         Err(err) => {
@@ -111,29 +119,8 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Store(c) => c.run(cli.store),
         Command::Image(c) => c.run(),
         Command::Sandbox(c) => c.run(),
-    }
-}
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Set once Ctrl-C or SIGTERM arrived: builds start no new step.
-pub(crate) fn interrupted() -> &'static AtomicBool {
-    &INTERRUPTED
-}
-
-extern "C" fn on_interrupt(_: libc::c_int) {
-    // A second Ctrl-C means now: leave without waiting for running steps.
-    if INTERRUPTED.swap(true, Ordering::SeqCst) {
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(130) };
-    }
-}
-
-fn install_interrupt_handler() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        let handler = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
+        Command::Fetch(a) => a.run(),
+        Command::FetchGit(a) => a.run(),
+        Command::Unpack(a) => a.run(),
     }
 }

@@ -9,6 +9,7 @@ use clap::Args;
 use forge_engine::build::{self, Options};
 use forge_engine::drv::{Builder, Derivation};
 use forge_engine::dsl::{Forge, NodeId};
+use forge_engine::fetch::{FetchOptions, Fetcher, Mirrors};
 use forge_engine::plan::{self, State};
 use forge_engine::registry::Registry;
 use forge_engine::{record, why};
@@ -56,8 +57,36 @@ pub struct BuildArgs {
     /// Print progress as JSON events on stdout, one a line
     #[arg(long)]
     json: bool,
+    /// Also stream every step's output to the terminal (it always goes to the log)
+    #[arg(short, long)]
+    verbose: bool,
+    /// Kill a sandboxed step that runs longer than this many seconds
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+    #[command(flatten)]
+    fetch: FetchArgs,
     #[command(flatten)]
     arch: ArchArg,
+}
+
+/// Where fixed-output inputs come from.
+#[derive(Args, Clone)]
+pub struct FetchArgs {
+    /// A mirror (folder or URL serving sha256/<hex>, sha512/<hex> and file names), tried
+    /// before upstream URLs; repeatable. Also $FORGE_MIRRORS and the config file
+    #[arg(long = "mirror", value_name = "DIR|URL")]
+    pub mirrors: Vec<String>,
+    /// No network: inputs come from local mirrors only; missing ones are listed together
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl FetchArgs {
+    pub fn fetcher(&self) -> anyhow::Result<Fetcher> {
+        let mirrors = Mirrors::load(&self.mirrors, &[])?;
+        let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Ok(Fetcher::new(mirrors, FetchOptions { offline: self.offline, progress, ..FetchOptions::default() })?)
+    }
 }
 
 #[derive(Args)]
@@ -113,7 +142,11 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
             (f, t, a.recipes.clone())
         }
     };
-    let mut opts = Options { keep_going: a.keep_going, keep_failed: a.keep_failed, ..Options::default() };
+    let mut opts = Options::new(a.fetch.fetcher()?);
+    opts.keep_going = a.keep_going;
+    opts.keep_failed = a.keep_failed;
+    opts.verbose = a.verbose;
+    opts.timeout = a.timeout.map(std::time::Duration::from_secs);
     if let Some(j) = a.jobs {
         opts.jobs = j.max(1);
     }
@@ -121,7 +154,7 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
     opts.cores_per_job = (cores / opts.jobs).max(1);
     let report = {
         let display = progress::for_terminal(a.json);
-        build::build(store, &forge, &targets, &opts, display.as_ref(), crate::interrupted())?
+        build::build(store, &forge, &targets, &opts, display.as_ref(), &forge_engine::sandbox::interrupted)?
     };
     if !report.success() {
         print_failures(&report);

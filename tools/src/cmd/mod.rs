@@ -1,21 +1,56 @@
 //! One module per subcommand.
 
 pub mod build;
+pub mod fetch;
+pub mod fetch_git;
 pub mod hash;
-pub mod store;
 pub mod image;
 pub mod sandbox;
+pub mod store;
+pub mod unpack;
 
 use crate::exit;
 
 /// Picks the exit code for an error that reached the top.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
+    err.chain().find_map(code_for).unwrap_or(exit::FAILED)
+}
+
+/// The engine's error wraps module errors transparently, so they are not in the
+/// source chain themselves: unwrap them here.
+fn engine_code(e: &forge_engine::Error) -> u8 {
+    use forge_engine::Error as E;
+    let inner: Option<&(dyn std::error::Error + 'static)> = match e {
+        E::Store(x) => Some(x),
+        E::Sandbox(x) => Some(x),
+        E::Archive(x) => Some(x),
+        E::Fetch(x) => Some(x),
+        E::Git(x) => Some(x),
+        E::Ext4(x) => Some(x),
+        E::FsTree(x) => Some(x),
+        E::Tar(x) => Some(x),
+        _ => None,
+    };
+    if let Some(code) = inner.and_then(code_for) {
+        return code;
+    }
+    match e {
+        E::BadDerivation { .. } | E::UnknownRecipe { .. } | E::Cycle { .. } | E::MissingInput { .. } => exit::BAD_INPUT,
+        E::ConflictingOutputs { .. } | E::Recipe { .. } | E::UnknownBuiltin { .. } => exit::BAD_INPUT,
+        _ => exit::FAILED,
+    }
+}
+
+fn code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    {
+        if let Some(e) = cause.downcast_ref::<forge_engine::Error>() {
+            return Some(engine_code(e));
+        }
         if let Some(e) = cause.downcast_ref::<forge_engine::sandbox::SandboxError>() {
-            return sandbox_exit_code(e);
+            return Some(sandbox_exit_code(e));
         }
         if let Some(e) = cause.downcast_ref::<forge_store::Error>() {
-            return match e {
+            return Some(match e {
                 forge_store::Error::NoRoot => exit::ENVIRONMENT,
                 forge_store::Error::Io { .. }
                 | forge_store::Error::Db { .. }
@@ -23,16 +58,38 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
                 | forge_store::Error::NarOutput { .. }
                 | forge_store::Error::Corrupt { .. } => exit::FAILED,
                 _ => exit::BAD_INPUT,
-            };
+            });
         }
         if let Some(code) = image::exit_code_for(cause) {
-            return code;
+            return Some(code);
+        }
+        if let Some(e) = cause.downcast_ref::<forge_engine::archive::Error>() {
+            return Some(match e {
+                forge_engine::archive::Error::Io { .. } => exit::FAILED,
+                _ => exit::BAD_INPUT,
+            });
+        }
+        if let Some(e) = cause.downcast_ref::<forge_engine::fetch::Error>() {
+            use forge_engine::fetch::Error as F;
+            return Some(match e {
+                F::Failed { .. } | F::Io { .. } => exit::FAILED,
+                F::Client { .. } => exit::ENVIRONMENT,
+                _ => exit::BAD_INPUT,
+            });
+        }
+        if let Some(e) = cause.downcast_ref::<forge_engine::git::Error>() {
+            use forge_engine::git::Error as G;
+            return Some(match e {
+                G::GitMissing { .. } => exit::ENVIRONMENT,
+                G::Git { .. } | G::Io { .. } => exit::FAILED,
+                _ => exit::BAD_INPUT,
+            });
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
-            return exit::BAD_INPUT;
+            return Some(exit::BAD_INPUT);
         }
     }
-    exit::FAILED
+    None
 }
 
 fn sandbox_exit_code(e: &forge_engine::sandbox::SandboxError) -> u8 {
