@@ -73,10 +73,13 @@ pub enum Event<'a> {
         name: &'a str,
         kind: &'static str,
     },
+    /// The step's outputs are valid: `built` is false when another process built
+    /// them while this one waited for the lock.
     Finished {
         node: NodeId,
         name: &'a str,
         took: Duration,
+        built: bool,
     },
     Failed {
         node: NodeId,
@@ -143,8 +146,8 @@ pub fn build(
         let started = Instant::now();
         progress.event(Event::Started { node: id, name: &node.drv.name, kind: kind_of(&node.drv.builder) });
         match realise(store, node, opts) {
-            Ok(()) => {
-                progress.event(Event::Finished { node: id, name: &node.drv.name, took: started.elapsed() });
+            Ok(built) => {
+                progress.event(Event::Finished { node: id, name: &node.drv.name, took: started.elapsed(), built });
                 Ok(())
             }
             Err(e) => {
@@ -201,8 +204,9 @@ fn kind_of(b: &Builder) -> &'static str {
     }
 }
 
-/// Makes every output of `node` valid.
-pub fn realise(store: &Store, node: &Node, opts: &Options) -> Result<()> {
+/// Makes every output of `node` valid; `false` when they already were (another
+/// process built them while this one waited for their lock).
+pub fn realise(store: &Store, node: &Node, opts: &Options) -> Result<bool> {
     // Locks in sorted order, so two processes never wait on each other crosswise.
     let mut locks: Vec<PathLock> = Vec::new();
     for path in node.outputs.values().collect::<BTreeSet<_>>() {
@@ -213,7 +217,7 @@ pub fn realise(store: &Store, node: &Node, opts: &Options) -> Result<()> {
         all_valid &= store.is_valid(path)?;
     }
     if all_valid {
-        return Ok(());
+        return Ok(false);
     }
     let inputs = input_closure(store, node)?;
     let _held: Vec<PathLock> = inputs.iter().map(|p| store.hold_path(p)).collect::<std::result::Result<_, _>>()?;
@@ -240,7 +244,7 @@ pub fn realise(store: &Store, node: &Node, opts: &Options) -> Result<()> {
         let built = temp.path().join(&id);
         store.register(&built, lock, &candidates, Some(&node.hash.to_string()), ca.as_deref())?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Outputs in the order their locks were taken (sorted by path).

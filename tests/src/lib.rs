@@ -20,6 +20,36 @@ pub fn forge_bin() -> PathBuf {
     bin
 }
 
+/// The `forge-example` binary (tests/example-recipes): forge's command line over
+/// forge's recipes plus the small ones the scheduling tests build.
+pub fn example_bin() -> PathBuf {
+    let bin = forge_bin().with_file_name("forge-example");
+    assert!(bin.exists(), "{} is missing: run the tests through `cargo nextest run --workspace`", bin.display());
+    bin
+}
+
+/// `forge-example` with a private store root, like [`forge`].
+pub fn example(store: &Path) -> Command {
+    let mut cmd = Command::new(example_bin());
+    cmd.arg("--store").arg(store);
+    cmd.env_remove("FORGE_STORE").env_remove("FORGE_MIRRORS").env_remove("FORGE_EXAMPLE_SALT");
+    cmd
+}
+
+/// The mirror `.ci/setup.d/mirror.sh` seeds (`$FORGE_TEST_MIRROR`, else
+/// /var/cache/forge-test-mirror), or `None` with a message saying the test is skipped.
+pub fn test_mirror() -> Option<PathBuf> {
+    let dir = std::env::var_os("FORGE_TEST_MIRROR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/forge-test-mirror"));
+    if dir.join("sha256").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIP: no seeded mirror at {}; run `recipes/mirror/seed-debian.sh {}`", dir.display(), dir.display());
+        None
+    }
+}
+
 /// A `forge` command with a private store root and no inherited FORGE_* settings.
 pub fn forge(store: &Path) -> Command {
     let mut cmd = Command::new(forge_bin());

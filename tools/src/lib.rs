@@ -77,6 +77,20 @@ On success, output/<recipe> (or --out) links to the result and keeps it from
 garbage collection. On failure, the summary lists each failed step with the end of
 its log; `forge log RECIPE` prints a whole log.";
 
+/// The error and its causes, each cause shown once: error types here embed their
+/// source's text in their own message, so a cause already spelled out is skipped.
+fn message(err: &anyhow::Error) -> String {
+    let mut msg = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+    }
+    msg
+}
+
 /// Runs the command line over the recipes this repository ships.
 pub fn main() -> ExitCode {
     main_with(forge_recipes::registry())
@@ -101,7 +115,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
     match run(cli, &registry) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", message(&err));
             exit::code(cmd::exit_code_for(&err))
         }
     }

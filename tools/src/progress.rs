@@ -34,7 +34,8 @@ impl Progress for Plain {
                 format!("plan: {to_fetch} to fetch, {to_build} to build, {valid} already in the store")
             }
             Event::Started { name, kind, .. } => format!("{kind} {name}"),
-            Event::Finished { name, took, .. } => format!("done {name} ({})", secs(took)),
+            Event::Finished { name, took, built: true, .. } => format!("done {name} ({})", secs(took)),
+            Event::Finished { name, .. } => format!("done {name} (built meanwhile by another forge process)"),
             Event::Failed { name, error, .. } => format!("FAILED {name}: {error}"),
         };
         eprintln!("[{t:7.1}s] {line}");
@@ -53,9 +54,9 @@ impl Progress for Json {
             Event::Started { node, name, kind } => {
                 serde_json::json!({"event": "started", "node": node.0, "name": name, "kind": kind})
             }
-            Event::Finished { node, name, took } => {
-                serde_json::json!({"event": "finished", "node": node.0, "name": name, "seconds": took.as_secs_f64()})
-            }
+            Event::Finished { node, name, took, built } => serde_json::json!({
+                "event": "finished", "node": node.0, "name": name, "seconds": took.as_secs_f64(), "built": built,
+            }),
             Event::Failed { node, name, error, log } => serde_json::json!({
                 "event": "failed", "node": node.0, "name": name, "error": error,
                 "log": log.map(|l| l.display().to_string()),

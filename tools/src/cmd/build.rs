@@ -157,7 +157,7 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
         build::build(store, &forge, &targets, &opts, display.as_ref(), &forge_engine::sandbox::interrupted)?
     };
     if !report.success() {
-        print_failures(&report);
+        print_failures(&forge, &report);
         return Ok(exit::code(exit::FAILED));
     }
     for (name, &id) in names.iter().zip(&targets) {
@@ -196,7 +196,7 @@ fn link_output(store: &Store, link: &Path, out: &forge_store::StorePath) -> anyh
     Ok(())
 }
 
-fn print_failures(report: &build::Report) {
+fn print_failures(forge: &Forge, report: &build::Report) {
     eprintln!("\nbuild failed:");
     for f in &report.failed {
         eprintln!("  {}: {}", f.name, f.error);
@@ -204,7 +204,7 @@ fn print_failures(report: &build::Report) {
             for line in last_lines(log, 15) {
                 eprintln!("    | {line}");
             }
-            eprintln!("    full log: {} (or `forge log {}`)", log.display(), f.name);
+            eprintln!("    full log: {} (or `forge log {}`)", log.display(), forge.node(f.node).out());
         }
     }
     for (step, because) in &report.skipped {

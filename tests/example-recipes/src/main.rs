@@ -1,0 +1,132 @@
+//! `forge-example`: the whole `forge` command line over a registry of one's own.
+//!
+//! A private recipe crate needs exactly this: a `Registry` with its recipes (here
+//! forge's own plus some small ones) and `forge_cli::main_with`. The small recipes
+//! are the ones the scheduling tests and benchmarks build.
+
+use std::collections::BTreeMap;
+
+use forge_engine::dsl::{Forge, Input, Package, RunStep, Target};
+use forge_engine::registry::Registry;
+use forge_engine::Result;
+
+fn main() -> std::process::ExitCode {
+    let mut registry = forge_recipes::registry();
+    registry
+        .add("busybox-root", "a root filesystem of busybox alone, from the pinned Debian package", |f| {
+            Ok(busybox_root(f)?.into())
+        })
+        .add("two-sleeps", "two independent steps of `sleep 1`", two_sleeps)
+        .add("fail-keep-going", "a failing step, one that needs it, and one independent", fail_keep_going)
+        .add("slow-once", "one 2-second step, for concurrent builds of the same recipe", slow_once)
+        .add("chain-50", "50 trivial sandboxed steps, each needing the previous", |f| chain(f, 50))
+        .add("fan-50", "50 independent trivial sandboxed steps", |f| fan(f, 50))
+        .add("texts-1000", "1000 builtin steps in a graph (no-op build benchmark)", |f| texts(f, 1000))
+        .add("cycle", "a recipe that needs itself through another (an error)", |f| cycle_a(f))
+        .add("texts-10000", "10000 builtin steps in a graph (planning benchmark)", |f| texts(f, 10_000));
+    forge_cli::main_with(registry)
+}
+
+/// busybox-static's `/bin/busybox` with links for the applets the steps use.
+fn busybox_root(f: &mut Forge) -> Result<Package> {
+    f.memo("busybox-root", |f| {
+        let pin = forge_recipes::bootstrap::toolchain_pins()
+            .into_iter()
+            .find(|p| p.package == "busybox-static")
+            .expect("the toolchain lock pins busybox-static");
+        let deb = f.fetch(
+            &pin.file_name().replace('~', "_"),
+            &[&format!("mirror://debian/{}", pin.pool_path)],
+            &format!("sha256:{}", pin.sha256),
+        )?;
+        let tree = f.unpack("busybox-static", &deb, 0)?;
+        let links: Vec<(String, &str)> =
+            ["sh", "sleep", "echo", "cat", "date", "mkdir", "touch", "true", "false", "head", "od"]
+                .iter()
+                .map(|a| (format!("bin/{a}"), "busybox"))
+                .collect();
+        let links: Vec<(&str, &str)> = links.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+        f.merge("busybox-root", &[&tree], &links)
+    })
+}
+
+/// A salt from `$FORGE_EXAMPLE_SALT` so benchmarks can declare fresh derivations
+/// each round (it changes the graph: this crate is for tests, not releases).
+fn salt() -> String {
+    std::env::var("FORGE_EXAMPLE_SALT").unwrap_or_default()
+}
+
+fn step(f: &mut Forge, name: &str, script: &str, inputs: &[&dyn Input]) -> Result<Package> {
+    let root = busybox_root(f)?;
+    let env = BTreeMap::from([("SALT".to_owned(), salt())]);
+    f.run(RunStep { name, sysroot: vec![&root], inputs: inputs.to_vec(), script, env })
+}
+
+fn join(f: &mut Forge, name: &str, parts: &[Package]) -> Result<Target> {
+    let inputs: Vec<&dyn Input> = parts.iter().map(|p| p as &dyn Input).collect();
+    Ok(f.merge(name, &inputs, &[])?.into())
+}
+
+fn two_sleeps(f: &mut Forge) -> Result<Target> {
+    let a = step(f, "sleep-a", "sleep 1; echo a > $out/a", &[])?;
+    let b = step(f, "sleep-b", "sleep 1; echo b > $out/b", &[])?;
+    join(f, "two-sleeps", &[a, b])
+}
+
+fn fail_keep_going(f: &mut Forge) -> Result<Target> {
+    let bad = step(f, "fails", "echo about to fail; exit 3", &[])?;
+    let needs_bad = step(f, "needs-fails", &format!("cat {}/x > $out/x", bad.path()), &[&bad])?;
+    let independent = step(f, "independent", "echo ok > $out/ok", &[])?;
+    join(f, "fail-keep-going", &[needs_bad, independent])
+}
+
+fn slow_once(f: &mut Forge) -> Result<Target> {
+    Ok(step(f, "slow-once", "sleep 2; echo done > $out/done", &[])?.into())
+}
+
+fn chain(f: &mut Forge, n: usize) -> Result<Target> {
+    let mut prev = step(f, "chain-0", "echo 0 > $out/n", &[])?;
+    for i in 1..n {
+        let script = format!("echo {i} > $out/n; cat {}/n >> $out/n", prev.path());
+        prev = step(f, &format!("chain-{i}"), &script, &[&prev])?;
+    }
+    Ok(prev.into())
+}
+
+fn fan(f: &mut Forge, n: usize) -> Result<Target> {
+    let parts: Vec<Package> =
+        (0..n).map(|i| step(f, &format!("fan-{i}"), &format!("echo {i} > $out/n"), &[])).collect::<Result<_>>()?;
+    join(f, &format!("fan-{n}"), &parts)
+}
+
+/// A graph of builtin text steps in groups of ten merged upward: wide and deep
+/// enough to exercise planning, cheap to build.
+fn texts(f: &mut Forge, n: usize) -> Result<Target> {
+    let salt = salt();
+    // Leaves are directories holding one symlink (merge of no layers): the
+    // cheapest step whose output can be merged.
+    let mut layer: Vec<Package> = (0..n)
+        .map(|i| f.merge(&format!("t-{i}"), &[], &[(&format!("t-{i}"), &format!("{salt}{i}"))]))
+        .collect::<Result<_>>()?;
+    let mut level = 0;
+    while layer.len() > 1 {
+        level += 1;
+        layer = layer
+            .chunks(10)
+            .enumerate()
+            .map(|(i, group)| {
+                let inputs: Vec<&dyn Input> = group.iter().map(|p| p as &dyn Input).collect();
+                f.merge(&format!("m-{level}-{i}"), &inputs, &[])
+            })
+            .collect::<Result<_>>()?;
+    }
+    Ok(layer.remove(0).into())
+}
+
+fn cycle_a(f: &mut Forge) -> Result<Target> {
+    f.memo("cycle-a", cycle_b)
+}
+
+fn cycle_b(f: &mut Forge) -> Result<Target> {
+    f.memo("cycle-b", cycle_a)
+}

@@ -1,0 +1,186 @@
+//! `forge build` and friends end to end: real sandboxed steps on a busybox root
+//! made from the pinned Debian package, through the seeded mirror, offline.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use forge_tests::*;
+
+/// A store with busybox-root already built (the sysroot of every small step).
+fn store_with_busybox(mirror: &Path) -> tempfile::TempDir {
+    let store = tempfile::tempdir().unwrap();
+    run_ok(
+        example(store.path())
+            .args(["build", "busybox-root", "--offline", "--mirror"])
+            .arg(mirror)
+            .args(["--out"])
+            .arg(store.path().join("bb")),
+    );
+    store
+}
+
+fn json_events(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+fn events_named<'a>(events: &'a [serde_json::Value], event: &str, name: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["event"] == event && e["name"] == name).collect()
+}
+
+fn build_json(cmd: &mut Command) -> Output {
+    cmd.arg("--json").output().unwrap()
+}
+
+#[test]
+fn two_independent_one_second_steps_take_about_one_second_at_j2() {
+    let Some(mirror) = test_mirror() else { return };
+    let store = store_with_busybox(&mirror);
+    let start = std::time::Instant::now();
+    let out =
+        build_json(example(store.path()).args(["build", "two-sleeps", "-j2", "--out"]).arg(store.path().join("o")));
+    let took = start.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = json_events(&out);
+    assert_eq!(events_named(&events, "finished", "sleep-a").len(), 1);
+    assert_eq!(events_named(&events, "finished", "sleep-b").len(), 1);
+    // Sequential would be over 2 s; sandbox setup is milliseconds.
+    assert!(took.as_secs_f64() < 1.8, "two 1-second steps at -j2 took {took:?}");
+}
+
+#[test]
+fn a_failing_step_stops_its_dependents_and_keep_going_finishes_the_rest() {
+    let Some(mirror) = test_mirror() else { return };
+    let store = store_with_busybox(&mirror);
+    // -j1: `fails` is declared first, so it runs first and the build stops there.
+    let out = build_json(example(store.path()).args(["build", "fail-keep-going", "-j1"]));
+    assert_eq!(out.status.code(), Some(1));
+    let events = json_events(&out);
+    assert_eq!(events_named(&events, "failed", "fails").len(), 1);
+    assert!(events_named(&events, "started", "independent").is_empty(), "nothing new starts after a failure");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("about to fail"), "the summary shows the end of the log: {stderr}");
+    assert!(stderr.contains("needs-fails: not built, its input fails failed"), "{stderr}");
+
+    let out = build_json(example(store.path()).args(["build", "fail-keep-going", "-j1", "--keep-going"]));
+    assert_eq!(out.status.code(), Some(1));
+    let events = json_events(&out);
+    assert_eq!(events_named(&events, "finished", "independent").len(), 1, "--keep-going builds the rest");
+    assert!(events_named(&events, "started", "needs-fails").is_empty());
+}
+
+#[test]
+fn two_forge_processes_building_the_same_recipe_build_it_once() {
+    let Some(mirror) = test_mirror() else { return };
+    let store = store_with_busybox(&mirror);
+    let spawn = |out: &str| {
+        example(store.path())
+            .args(["build", "slow-once", "--json", "--out"])
+            .arg(store.path().join(out))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("a"), spawn("b"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let built: usize = [&a, &b]
+        .iter()
+        .flat_map(|o| json_events(o))
+        .filter(|e| e["event"] == "finished" && e["name"] == "slow-once" && e["built"] == true)
+        .count();
+    assert_eq!(built, 1, "exactly one process builds the path");
+    assert_eq!(
+        std::fs::read_link(store.path().join("a")).unwrap(),
+        std::fs::read_link(store.path().join("b")).unwrap()
+    );
+}
+
+#[test]
+fn an_unknown_recipe_names_close_ones_and_a_cycle_names_its_path() {
+    let store = tempfile::tempdir().unwrap();
+    let out = example(store.path()).args(["build", "two-sleep"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no recipe `two-sleep`") && err.contains("two-sleeps"), "{err}");
+
+    let out = example(store.path()).args(["show", "cycle"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cycle-a -> cycle-b -> cycle-a"), "{err}");
+}
+
+#[test]
+fn show_lists_states_and_why_names_the_changed_leaf() {
+    let Some(mirror) = test_mirror() else { return };
+    let store = store_with_busybox(&mirror);
+    run_ok(example(store.path()).args(["build", "slow-once", "--out"]).arg(store.path().join("o")));
+    let out = run_ok(example(store.path()).args(["show", "slow-once", "--json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rows.iter().all(|r| r["state"] == "valid"), "{rows:?}");
+
+    let out = run_ok(example(store.path()).env("FORGE_EXAMPLE_SALT", "changed").args(["why", "slow-once"]));
+    let text = stdout(&out);
+    assert!(text.contains(r#"env.SALT: "" -> "changed""#), "{text}");
+    let out = run_ok(example(store.path()).env("FORGE_EXAMPLE_SALT", "changed").args(["show", "slow-once"]));
+    assert!(stdout(&out).contains("to build"));
+}
+
+#[test]
+fn build_drv_realises_a_derivation_given_as_json_and_log_prints_its_log() {
+    let Some(mirror) = test_mirror() else { return };
+    let store = store_with_busybox(&mirror);
+    let root = std::fs::read_link(store.path().join("bb")).unwrap();
+    let root = format!("/forge/store/{}", root.file_name().unwrap().to_string_lossy());
+    let drv = serde_json::json!({
+        "name": "from-json", "system": "x86_64-linux",
+        "builder": {"kind": "run", "sysroot": [root], "script": "echo made by json > $out/file; echo logged"},
+        "inputs": [root],
+    });
+    let file = store.path().join("d.json");
+    std::fs::write(&file, drv.to_string()).unwrap();
+    let out =
+        run_ok(example(store.path()).args(["build", "--drv"]).arg(&file).arg("--out").arg(store.path().join("j")));
+    let path = stdout(&out);
+    assert_eq!(std::fs::read_to_string(Path::new(&path).join("file")).unwrap(), "made by json\n");
+    let store_path = format!("/forge/store/{}", Path::new(&path).file_name().unwrap().to_string_lossy());
+    let log = run_ok(example(store.path()).args(["log", &store_path]));
+    assert!(stdout(&log).contains("logged"));
+}
+
+#[test]
+fn offline_build_of_gnu_hello_from_upstream_source_runs_the_compiled_program() {
+    let Some(mirror) = test_mirror() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        forge(store.path())
+            .args(["build", "hello", "--offline", "--mirror"])
+            .arg(&mirror)
+            .arg("--out")
+            .arg(store.path().join("hello")),
+    );
+    let hello = std::path::PathBuf::from(stdout(&out));
+    let toolchain = std::fs::read_dir(store.path().join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-bootstrap-toolchain-gcc-12"))
+        .unwrap();
+    let inside = format!("/forge/store/{}", hello.file_name().unwrap().to_string_lossy());
+    // The program runs on the toolchain's glibc, in the sandbox: nothing of the host.
+    let run = run_ok(
+        Command::new(forge_bin())
+            .args(["sandbox", "--root"])
+            .arg(&toolchain)
+            .arg("--ro")
+            .arg(format!("{}:{inside}", hello.display()))
+            .args(["--", &format!("{inside}/usr/bin/hello")]),
+    );
+    assert_eq!(stdout(&run), "Hello, world!");
+    // Its NAR hash is what nix-hash says.
+    if have_tool("nix-hash") {
+        let info = run_ok(forge(store.path()).args(["store", "info", &inside, "--json"]));
+        let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        let nix = run_ok(Command::new("nix-hash").args(["--type", "sha256", "--base32"]).arg(&hello));
+        assert_eq!(info["narHash"], format!("sha256:{}", stdout(&nix)));
+    }
+}
