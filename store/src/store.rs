@@ -236,9 +236,10 @@ impl Store {
 
     fn check_in_temp(&self, src: &Path) -> Result<()> {
         let tmp = self.tmp_dir();
+        // The parent is canonicalized, not `src`: a symlink output must not be followed.
         let parent = src.parent().and_then(|p| fs::canonicalize(p).ok());
-        match parent {
-            Some(p) if p.starts_with(&tmp) && p != tmp => Ok(()),
+        match (parent, src.file_name()) {
+            (Some(p), Some(_)) if p.starts_with(&tmp) => Ok(()),
             _ => Err(Error::NotInTemp { path: src.to_owned(), tmp }),
         }
     }
@@ -542,6 +543,55 @@ mod tests {
             fs::write(out.join(name), text).unwrap();
         }
         store.register(&out, &lock, candidates, Some("/forge/store/x.drv"), None).unwrap()
+    }
+
+    #[test]
+    fn a_store_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Store>();
+    }
+
+    #[test]
+    fn a_temp_dir_itself_can_be_registered_and_its_drop_is_harmless() {
+        let (_dir, store) = store();
+        let p = output_path("whole-temp");
+        let lock = store.lock_path(&p).unwrap();
+        let temp = store.new_temp_dir("out").unwrap();
+        fs::write(temp.path().join("f"), b"x").unwrap();
+        store.register(temp.path(), &lock, &[], None, None).unwrap();
+        drop(temp);
+        assert!(store.physical(&p).join("f").exists());
+        assert!(store.verify(true).unwrap().is_clean());
+    }
+
+    #[test]
+    fn a_symlink_or_a_file_can_be_a_store_path() {
+        let (_dir, store) = store();
+        let temp = store.new_temp_dir("out").unwrap();
+        let (link, file) = (output_path("link"), output_path("file"));
+        std::os::unix::fs::symlink("/forge/store/elsewhere", temp.path().join("l")).unwrap();
+        fs::write(temp.path().join("f"), b"flat").unwrap();
+        store.register(&temp.path().join("l"), &store.lock_path(&link).unwrap(), &[], None, None).unwrap();
+        store.register(&temp.path().join("f"), &store.lock_path(&file).unwrap(), &[], None, None).unwrap();
+        assert_eq!(fs::read_link(store.physical(&link)).unwrap(), Path::new("/forge/store/elsewhere"));
+        assert_eq!(fs::metadata(store.physical(&file)).unwrap().mode() & 0o777, 0o444);
+        assert!(store.verify(true).unwrap().is_clean());
+    }
+
+    #[test]
+    fn register_refuses_a_fifo_and_registers_nothing() {
+        let (_dir, store) = store();
+        let p = output_path("with-fifo");
+        let lock = store.lock_path(&p).unwrap();
+        let temp = store.new_temp_dir("out").unwrap();
+        let out = temp.path().join("out");
+        fs::create_dir(&out).unwrap();
+        let c = std::ffi::CString::new(out.join("fifo").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let err = store.register(&out, &lock, &[], None, None).unwrap_err().to_string();
+        assert!(err.contains("fifo"), "{err}");
+        assert!(!store.is_valid(&p).unwrap() && !store.physical(&p).exists());
     }
 
     #[test]
