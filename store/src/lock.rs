@@ -129,7 +129,11 @@ impl TempPath {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 other => other.map_err(Error::io(&path))?,
             }
-            let dir = File::open(&path).map_err(Error::io(&path))?;
+            // A concurrent sweep may remove the directory before we lock it: start over.
+            let dir = match File::open(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                other => other.map_err(Error::io(&path))?,
+            };
             flock(&dir, libc::LOCK_EX).map_err(Error::io(&path))?;
             let held = dir.metadata().map_err(Error::io(&path))?;
             match fs::symlink_metadata(&path) {

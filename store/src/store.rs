@@ -480,11 +480,12 @@ impl Store {
             let Ok(path) = StorePath::from_base_name(&name) else { continue };
             // Re-check under the lock: it may have been registered since we listed.
             let Some(lock) = self.try_lock_path(&path)? else { continue };
-            if !self.is_valid(&path)? {
-                tree::remove(&entry.path())?;
-                swept.push(entry.path());
+            if self.is_valid(&path)? {
+                continue;
             }
-            drop(lock);
+            tree::remove(&entry.path())?;
+            swept.push(entry.path());
+            lock.remove()?;
         }
         Ok(swept)
     }
@@ -757,6 +758,22 @@ mod tests {
         assert!(live.path().exists() && !dead.exists() && !leftover.exists());
         assert!(again.physical(&locked).exists(), "a locked, in-progress path was swept");
         drop(lock);
+    }
+
+    #[test]
+    fn default_root_prefers_forge_store_then_xdg_data_home_then_home() {
+        // nextest runs each test in its own process, so the environment is ours.
+        std::env::set_var("FORGE_STORE", "/a");
+        std::env::set_var("XDG_DATA_HOME", "/b");
+        std::env::set_var("HOME", "/c");
+        assert_eq!(Store::default_root().unwrap(), Path::new("/a"));
+        std::env::remove_var("FORGE_STORE");
+        assert_eq!(Store::default_root().unwrap(), Path::new("/b/forge"));
+        std::env::set_var("XDG_DATA_HOME", "relative");
+        assert_eq!(Store::default_root().unwrap(), Path::new("/c/.local/share/forge"));
+        std::env::remove_var("HOME");
+        std::env::remove_var("XDG_DATA_HOME");
+        assert!(matches!(Store::default_root(), Err(Error::NoRoot)));
     }
 
     #[test]
