@@ -67,7 +67,8 @@ hyperfine --warmup 1 --runs 5 --export-json "$WORK/add.json" \
   --prepare "chmod -R u+w $WORK/s $WORK/copy 2>/dev/null; rm -rf $WORK/s $WORK/copy; sync" \
   "$FORGE --store $WORK/s store add $TREE" "cp -a $TREE $WORK/copy"
 echo "store add: $(ratio "$WORK/add.json")"
-chmod -R u+w "$WORK/s" "$WORK/copy" 2>/dev/null; rm -rf "$WORK/s" "$WORK/copy" "$TREE"
+chmod -R u+w "$WORK/s" "$WORK/copy" 2>/dev/null || true
+rm -rf "$WORK/s" "$WORK/copy" "$TREE"
 
 echo "== 3. peak RSS on a 10 GiB (sparse) file"
 truncate -s 10G "$WORK/big"
