@@ -265,12 +265,18 @@ impl Store {
     /// Adds the tree at `src` by content, like `nix-store --add`: copied into a temp
     /// dir (read once, hashed as written), named by its NAR hash and `name`.
     pub fn add_path(&self, src: &Path, name: &str) -> Result<PathInfo> {
+        self.add_path_rooted(src, name, None)
+    }
+
+    /// [`Store::add_path`], also making `gcroots/<root>` point at the result before
+    /// the path's lock is released, so no gc can slip in between.
+    pub fn add_path_rooted(&self, src: &Path, name: &str, root: Option<&str>) -> Result<PathInfo> {
         validate_name(name)?;
         fs::symlink_metadata(src).map_err(Error::io(src))?;
         let temp = self.new_temp_dir(&format!("add-{name}"))?;
         let copy = temp.path().join("tree");
         let (nar_hash, nar_size) = nar::hash_tree(src, Some(&copy), |_| ())?;
-        self.install_by_content(&copy, nar_hash, nar_size, name)
+        self.install_by_content(&copy, nar_hash, nar_size, name, root)
     }
 
     /// Restores a NAR stream into the store, named by its hash and `name` (no
@@ -281,15 +287,30 @@ impl Store {
         let dest = temp.path().join("tree");
         let (nar_hash, nar_size) = nar::restore(reader, &dest)?;
         tree::normalize(&dest, true)?;
-        self.install_by_content(&dest, nar_hash, nar_size, name)
+        self.install_by_content(&dest, nar_hash, nar_size, name, None)
     }
 
-    fn install_by_content(&self, tree: &Path, nar_hash: Hash, nar_size: u64, name: &str) -> Result<PathInfo> {
+    fn install_by_content(
+        &self,
+        tree: &Path,
+        nar_hash: Hash,
+        nar_size: u64,
+        name: &str,
+        root: Option<&str>,
+    ) -> Result<PathInfo> {
         let path = StorePath::for_source(&nar_hash, name, &[])?;
         let _lock = self.lock_path(&path)?;
-        if let Some(info) = self.query_info(&path)? {
-            return Ok(info);
+        let info = match self.query_info(&path)? {
+            Some(info) => info,
+            None => self.install_new_by_content(tree, path, nar_hash, nar_size)?,
+        };
+        if let Some(root) = root {
+            self.add_root(root, &info.path)?;
         }
+        Ok(info)
+    }
+
+    fn install_new_by_content(&self, tree: &Path, path: StorePath, nar_hash: Hash, nar_size: u64) -> Result<PathInfo> {
         let ca = format!("fixed:r:{nar_hash}");
         let info = PathInfo {
             path,
