@@ -185,36 +185,52 @@ impl Db {
     /// than the path itself must be valid. Returns false (and changes nothing) when
     /// the path is valid already.
     pub fn register(&mut self, info: &PathInfo) -> Result<bool> {
-        let e = err(&self.path, "register a path");
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
-        let me = info.path.to_string();
-        let exists = tx
-            .query_row("SELECT 1 FROM ValidPaths WHERE path = ?1", [&me], |_| Ok(()))
-            .optional()
-            .map_err(err(&self.path, "query a path"))?;
-        if exists.is_some() {
-            return Ok(false);
+        Ok(self.register_all(std::slice::from_ref(info))?[0])
+    }
+
+    /// Records several paths and their references in one transaction, so they may
+    /// refer to each other (the outputs of one derivation). Any other reference must
+    /// be valid already. Returns, for each, whether it was inserted (false: it was
+    /// valid already and is left as it was).
+    pub fn register_all(&mut self, infos: &[PathInfo]) -> Result<Vec<bool>> {
+        let db = self.path.clone();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err(&db, "register"))?;
+        let id_of = |path: &StorePath| {
+            tx.query_row("SELECT id FROM ValidPaths WHERE path = ?1", [path.to_string()], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(err(&db, "query a path"))
+        };
+        let mut inserted = Vec::with_capacity(infos.len());
+        for info in infos {
+            let new = id_of(&info.path)?.is_none();
+            if new {
+                tx.execute(
+                    "INSERT INTO ValidPaths (path, narHash, narSize, deriver, registrationTime, ca) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        info.path.to_string(),
+                        info.nar_hash.to_string(),
+                        info.nar_size as i64,
+                        info.deriver,
+                        info.registration_time,
+                        info.ca
+                    ],
+                )
+                .map_err(err(&db, "insert a path"))?;
+            }
+            inserted.push(new);
         }
-        tx.execute(
-            "INSERT INTO ValidPaths (path, narHash, narSize, deriver, registrationTime, ca) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![me, info.nar_hash.to_string(), info.nar_size as i64, info.deriver, info.registration_time, info.ca],
-        )
-        .map_err(err(&self.path, "insert a path"))?;
-        let id = tx.last_insert_rowid();
-        for r in &info.references {
-            let rid = if *r == info.path {
-                Some(id)
-            } else {
-                tx.query_row("SELECT id FROM ValidPaths WHERE path = ?1", [r.to_string()], |row| row.get::<_, i64>(0))
-                    .optional()
-                    .map_err(err(&self.path, "query a reference"))?
-            };
-            let rid = rid.ok_or_else(|| Error::InvalidReference { path: me.clone(), reference: r.to_string() })?;
-            tx.execute("INSERT INTO Refs (referrer, reference) VALUES (?1, ?2)", [id, rid])
-                .map_err(err(&self.path, "insert a reference"))?;
+        for info in infos.iter().zip(&inserted).filter(|(_, new)| **new).map(|(i, _)| i) {
+            let me = id_of(&info.path)?.ok_or_else(|| Error::NotValid { path: info.path.to_string() })?;
+            for r in &info.references {
+                let to = id_of(r)?
+                    .ok_or_else(|| Error::InvalidReference { path: info.path.to_string(), reference: r.to_string() })?;
+                tx.execute("INSERT INTO Refs (referrer, reference) VALUES (?1, ?2)", [me, to])
+                    .map_err(err(&db, "insert a reference"))?;
+            }
         }
-        tx.commit().map_err(err(&self.path, "commit a registration"))?;
-        Ok(true)
+        tx.commit().map_err(err(&db, "commit a registration"))?;
+        Ok(inserted)
     }
 
     /// Every valid path, sorted.

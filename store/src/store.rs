@@ -38,6 +38,17 @@ pub struct Store {
     db: Mutex<Db>,
 }
 
+/// One output for [`Store::register_outputs`].
+#[derive(Clone, Copy, Debug)]
+pub struct Output<'a> {
+    /// The built tree, inside a temp dir of the store.
+    pub src: &'a Path,
+    /// The exclusive lock on the store path it becomes.
+    pub lock: &'a PathLock,
+    /// Its content address, for fixed outputs (`fixed:r:sha256:...`, `fixed:sha256:...`).
+    pub ca: Option<&'a str>,
+}
+
 /// What [`Store::gc`] removed (or would remove, in a dry run).
 #[derive(Debug, Default)]
 pub struct GcReport {
@@ -211,27 +222,45 @@ impl Store {
         deriver: Option<&str>,
         ca: Option<&str>,
     ) -> Result<PathInfo> {
-        let path = lock.path();
-        if lock.mode() != LockMode::Exclusive {
-            return Err(Error::NotLocked { path: path.to_string() });
+        let infos = self.register_outputs(&[Output { src, lock, ca }], reference_candidates, deriver)?;
+        Ok(infos.into_iter().next().expect("one output in, one record out"))
+    }
+
+    /// Registers several outputs (of one derivation) at once, as [`Store::register`]
+    /// does one: they may refer to each other, and all become valid in the same
+    /// transaction or none does. Returns their records in the same order.
+    pub fn register_outputs(
+        &self,
+        outputs: &[Output<'_>],
+        reference_candidates: &[StorePath],
+        deriver: Option<&str>,
+    ) -> Result<Vec<PathInfo>> {
+        let mut new = Vec::new();
+        for out in outputs {
+            let path = out.lock.path();
+            if out.lock.mode() != LockMode::Exclusive {
+                return Err(Error::NotLocked { path: path.to_string() });
+            }
+            self.check_in_temp(out.src)?;
+            if self.is_valid(path)? {
+                continue;
+            }
+            tree::normalize(out.src, true)?;
+            let mut scanner = RefScanner::new(reference_candidates);
+            let (nar_hash, nar_size) = nar::hash_tree(out.src, None, |bytes| scanner.scan(bytes))?;
+            let info = PathInfo {
+                path: path.clone(),
+                nar_hash,
+                nar_size,
+                references: scanner.found(),
+                deriver: deriver.map(str::to_owned),
+                registration_time: now(),
+                ca: out.ca.map(str::to_owned),
+            };
+            new.push((out.src, info));
         }
-        self.check_in_temp(src)?;
-        if let Some(info) = self.query_info(path)? {
-            return Ok(info);
-        }
-        tree::normalize(src, true)?;
-        let mut scanner = RefScanner::new(reference_candidates);
-        let (nar_hash, nar_size) = nar::hash_tree(src, None, |bytes| scanner.scan(bytes))?;
-        let info = PathInfo {
-            path: path.clone(),
-            nar_hash,
-            nar_size,
-            references: scanner.found(),
-            deriver: deriver.map(str::to_owned),
-            registration_time: now(),
-            ca: ca.map(str::to_owned),
-        };
-        self.install(src, info)
+        self.install(new)?;
+        outputs.iter().map(|o| self.info(o.lock.path())).collect()
     }
 
     fn check_in_temp(&self, src: &Path) -> Result<()> {
@@ -244,22 +273,34 @@ impl Store {
         }
     }
 
-    /// Moves a canonical tree into `store/` and commits its row. The caller holds
-    /// the path's exclusive lock.
-    fn install(&self, src: &Path, info: PathInfo) -> Result<PathInfo> {
-        let dest = self.physical(&info.path);
-        // An unregistered directory here is a leftover of a crash: ours to replace.
-        tree::remove(&dest)?;
-        fs::rename(src, &dest).map_err(Error::io(&dest))?;
-        let committed = tree::seal_top(&dest).and_then(|()| self.db().register(&info));
-        match committed {
-            Ok(true) => Ok(info),
-            Ok(false) => self.info(&info.path),
-            Err(e) => {
-                let _ = tree::remove(&dest);
-                Err(e)
+    /// Moves canonical trees into `store/` and commits their rows in one
+    /// transaction. The caller holds each path's exclusive lock. On failure the
+    /// trees go back where they were (the caller's output is not lost) and none
+    /// becomes valid.
+    fn install(&self, items: Vec<(&Path, PathInfo)>) -> Result<()> {
+        let mut moved: Vec<(PathBuf, &Path)> = Vec::with_capacity(items.len());
+        let mut move_all = || -> Result<()> {
+            for (src, info) in &items {
+                let dest = self.physical(&info.path);
+                // An unregistered directory here is a leftover of a crash: ours to replace.
+                tree::remove(&dest)?;
+                fs::rename(src, &dest).map_err(Error::io(&dest))?;
+                moved.push((dest.clone(), src));
+                tree::seal_top(&dest)?;
             }
+            Ok(())
+        };
+        let infos: Vec<PathInfo> = items.iter().map(|(_, info)| info.clone()).collect();
+        let result = move_all().and_then(|()| self.db().register_all(&infos));
+        if let Err(e) = result {
+            for (dest, src) in moved.iter().rev() {
+                if tree::unseal_top(dest).and_then(|()| fs::rename(dest, src).map_err(Error::io(src))).is_err() {
+                    let _ = tree::remove(dest);
+                }
+            }
+            return Err(e);
         }
+        Ok(())
     }
 
     /// Adds the tree at `src` by content, like `nix-store --add`: copied into a temp
@@ -321,7 +362,8 @@ impl Store {
             registration_time: now(),
             ca: Some(ca),
         };
-        self.install(tree, info)
+        self.install(vec![(tree, info.clone())])?;
+        Ok(info)
     }
 
     /// Writes the NAR of a valid path.
@@ -645,6 +687,34 @@ mod tests {
         assert_eq!(fs::metadata(phys.join("run")).unwrap().mode() & 0o7777, 0o444);
         assert_eq!(fs::metadata(phys.join("run")).unwrap().mtime(), 1);
         assert_eq!(nar::hash_path(&phys).unwrap(), (info.nar_hash, info.nar_size));
+    }
+
+    #[test]
+    fn outputs_that_refer_to_each_other_register_together_or_not_at_all() {
+        let (_dir, store) = store();
+        let (out, dev) = (output_path("out"), output_path("dev"));
+        let (lock_out, lock_dev) = (store.lock_path(&out).unwrap(), store.lock_path(&dev).unwrap());
+        let temp = store.new_temp_dir("build").unwrap();
+        let (src_out, src_dev) = (temp.path().join("out"), temp.path().join("dev"));
+        fs::write(&src_out, format!("see {dev}")).unwrap();
+        fs::write(&src_dev, format!("see {out}")).unwrap();
+        let candidates = [out.clone(), dev.clone()];
+        let outputs =
+            [Output { src: &src_out, lock: &lock_out, ca: None }, Output { src: &src_dev, lock: &lock_dev, ca: None }];
+        // A reference to a path that is not valid fails the whole batch and loses nothing.
+        let ghost = output_path("ghost");
+        fs::write(&src_out, format!("see {dev} and {ghost}")).unwrap();
+        let with_ghost = [out.clone(), dev.clone(), ghost];
+        assert!(matches!(store.register_outputs(&outputs, &with_ghost, None), Err(Error::InvalidReference { .. })));
+        assert!(!store.is_valid(&dev).unwrap() && !store.physical(&dev).exists());
+        assert_eq!(fs::read_to_string(&src_dev).unwrap(), format!("see {out}"));
+        // Without the bad reference, both become valid, each naming the other.
+        tree::remove(&src_out).unwrap();
+        fs::write(&src_out, format!("see {dev}")).unwrap();
+        let infos = store.register_outputs(&outputs, &candidates, Some("/forge/store/x.drv")).unwrap();
+        assert_eq!(infos[0].references, vec![dev.clone()]);
+        assert_eq!(infos[1].references, vec![out.clone()]);
+        assert!(store.verify(true).unwrap().is_clean());
     }
 
     #[test]
