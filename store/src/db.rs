@@ -72,9 +72,11 @@ pub const MIGRATIONS: &[&str] = &[
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PathInfo {
+    /// The path itself.
     pub path: StorePath,
     /// sha256 of the path's NAR.
     pub nar_hash: Hash,
+    /// Length of the path's NAR in bytes.
     pub nar_size: u64,
     /// Store paths this one refers to (possibly itself), sorted.
     pub references: Vec<StorePath>,
@@ -135,6 +137,7 @@ impl Db {
         &self.conn
     }
 
+    /// Whether `path` is registered.
     pub fn is_valid(&self, path: &StorePath) -> Result<bool> {
         let found = self
             .conn
@@ -144,6 +147,7 @@ impl Db {
         Ok(found.is_some())
     }
 
+    /// The record of `path` with its references, or `None` when it is not valid.
     pub fn query_info(&self, path: &StorePath) -> Result<Option<PathInfo>> {
         let row = self
             .conn

@@ -71,6 +71,7 @@ impl PathLock {
         &self.path
     }
 
+    /// Whether the lock is exclusive or shared.
     pub fn mode(&self) -> LockMode {
         self.mode
     }

@@ -76,6 +76,7 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// No bad path and no database problem.
     pub fn is_clean(&self) -> bool {
         self.bad.is_empty() && self.database.is_empty()
     }
@@ -159,6 +160,7 @@ impl Store {
         self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether `path` is registered (complete and immutable) in this store.
     pub fn is_valid(&self, path: &StorePath) -> Result<bool> {
         self.db().is_valid(path)
     }
@@ -366,7 +368,8 @@ impl Store {
         Ok(info)
     }
 
-    /// Writes the NAR of a valid path.
+    /// Writes the NAR of a valid path, holding a shared lock on it meanwhile (so do
+    /// not call it while this process holds the path's exclusive lock).
     pub fn export(&self, path: &StorePath, out: &mut impl Write) -> Result<()> {
         let _hold = self.hold_path(path)?;
         if !self.is_valid(path)? {
