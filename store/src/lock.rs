@@ -66,6 +66,16 @@ impl PathLock {
         }
     }
 
+    /// Takes the lock on `path`, waiting as long as it takes.
+    pub(crate) fn wait_for(lock_file: PathBuf, path: &StorePath, mode: LockMode) -> Result<Self> {
+        loop {
+            // A blocking flock only returns once it holds the lock, so this loops once.
+            if let Some(lock) = PathLock::acquire(lock_file.clone(), path, mode, true)? {
+                return Ok(lock);
+            }
+        }
+    }
+
     /// The locked store path.
     pub fn path(&self) -> &StorePath {
         &self.path

@@ -195,8 +195,7 @@ impl Store {
     /// `path`, check [`Store::is_valid`] once it is held (someone else may have done
     /// the work meanwhile), then [`Store::register`].
     pub fn lock_path(&self, path: &StorePath) -> Result<PathLock> {
-        PathLock::acquire(self.lock_file(path), path, LockMode::Exclusive, true)
-            .map(|l| l.expect("a blocking flock always returns a lock"))
+        PathLock::wait_for(self.lock_file(path), path, LockMode::Exclusive)
     }
 
     /// The exclusive lock on `path` if nobody holds it, else `None`.
@@ -207,8 +206,7 @@ impl Store {
     /// A shared lock on `path`, waiting for it: hold it while a build uses `path`
     /// as an input, so that gc does not delete it meanwhile.
     pub fn hold_path(&self, path: &StorePath) -> Result<PathLock> {
-        PathLock::acquire(self.lock_file(path), path, LockMode::Shared, true)
-            .map(|l| l.expect("a blocking flock always returns a lock"))
+        PathLock::wait_for(self.lock_file(path), path, LockMode::Shared)
     }
 
     /// Registers the tree at `src` (inside a temp dir of this store) as `lock.path()`:
@@ -224,8 +222,8 @@ impl Store {
         deriver: Option<&str>,
         ca: Option<&str>,
     ) -> Result<PathInfo> {
-        let infos = self.register_outputs(&[Output { src, lock, ca }], reference_candidates, deriver)?;
-        Ok(infos.into_iter().next().expect("one output in, one record out"))
+        let mut infos = self.register_outputs(&[Output { src, lock, ca }], reference_candidates, deriver)?;
+        infos.pop().ok_or_else(|| Error::NotValid { path: lock.path().to_string() })
     }
 
     /// Registers several outputs (of one derivation) at once, as [`Store::register`]
