@@ -72,9 +72,11 @@ pub const MIGRATIONS: &[&str] = &[
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PathInfo {
+    /// The path itself.
     pub path: StorePath,
     /// sha256 of the path's NAR.
     pub nar_hash: Hash,
+    /// Length of the path's NAR in bytes.
     pub nar_size: u64,
     /// Store paths this one refers to (possibly itself), sorted.
     pub references: Vec<StorePath>,
@@ -135,6 +137,7 @@ impl Db {
         &self.conn
     }
 
+    /// Whether `path` is registered.
     pub fn is_valid(&self, path: &StorePath) -> Result<bool> {
         let found = self
             .conn
@@ -144,6 +147,7 @@ impl Db {
         Ok(found.is_some())
     }
 
+    /// The record of `path` with its references, or `None` when it is not valid.
     pub fn query_info(&self, path: &StorePath) -> Result<Option<PathInfo>> {
         let row = self
             .conn
@@ -166,16 +170,9 @@ impl Db {
         let Some((id, nar_hash, nar_size, deriver, registration_time, ca)) = row else { return Ok(None) };
         let corrupt = |why: String| Error::Corrupt { path: self.path.clone(), why: format!("row for {path}: {why}") };
         let nar_hash = nar_hash.parse().map_err(|e: Error| corrupt(e.to_string()))?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT v.path FROM Refs r JOIN ValidPaths v ON v.id = r.reference WHERE r.referrer = ?1")
-            .map_err(err(&self.path, "query references"))?;
-        let refs = stmt
-            .query_map([id], |r| r.get::<_, String>(0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(err(&self.path, "query references"))?;
-        let mut references =
-            refs.iter().map(|s| s.parse()).collect::<Result<Vec<StorePath>>>().map_err(|e| corrupt(e.to_string()))?;
+        let sql = "SELECT v.path FROM Refs r JOIN ValidPaths v ON v.id = r.reference WHERE r.referrer = ?1";
+        let refs = collect(&self.conn, &self.path, "query references", sql, [id], |r| r.get(0))?;
+        let mut references = parse_paths(&self.path, refs)?;
         references.sort();
         Ok(Some(PathInfo {
             path: path.clone(),
@@ -192,50 +189,58 @@ impl Db {
     /// than the path itself must be valid. Returns false (and changes nothing) when
     /// the path is valid already.
     pub fn register(&mut self, info: &PathInfo) -> Result<bool> {
-        let e = err(&self.path, "register a path");
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(e)?;
-        let me = info.path.to_string();
-        let exists = tx
-            .query_row("SELECT 1 FROM ValidPaths WHERE path = ?1", [&me], |_| Ok(()))
-            .optional()
-            .map_err(err(&self.path, "query a path"))?;
-        if exists.is_some() {
-            return Ok(false);
+        Ok(self.register_all(std::slice::from_ref(info))?[0])
+    }
+
+    /// Records several paths and their references in one transaction, so they may
+    /// refer to each other (the outputs of one derivation). Any other reference must
+    /// be valid already. Returns, for each, whether it was inserted (false: it was
+    /// valid already and is left as it was).
+    pub fn register_all(&mut self, infos: &[PathInfo]) -> Result<Vec<bool>> {
+        let db = self.path.clone();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err(&db, "register"))?;
+        let id_of = |path: &StorePath| {
+            tx.query_row("SELECT id FROM ValidPaths WHERE path = ?1", [path.to_string()], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(err(&db, "query a path"))
+        };
+        let mut inserted = Vec::with_capacity(infos.len());
+        for info in infos {
+            let new = id_of(&info.path)?.is_none();
+            if new {
+                tx.execute(
+                    "INSERT INTO ValidPaths (path, narHash, narSize, deriver, registrationTime, ca) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        info.path.to_string(),
+                        info.nar_hash.to_string(),
+                        info.nar_size as i64,
+                        info.deriver,
+                        info.registration_time,
+                        info.ca
+                    ],
+                )
+                .map_err(err(&db, "insert a path"))?;
+            }
+            inserted.push(new);
         }
-        tx.execute(
-            "INSERT INTO ValidPaths (path, narHash, narSize, deriver, registrationTime, ca) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![me, info.nar_hash.to_string(), info.nar_size as i64, info.deriver, info.registration_time, info.ca],
-        )
-        .map_err(err(&self.path, "insert a path"))?;
-        let id = tx.last_insert_rowid();
-        for r in &info.references {
-            let rid = if *r == info.path {
-                Some(id)
-            } else {
-                tx.query_row("SELECT id FROM ValidPaths WHERE path = ?1", [r.to_string()], |row| row.get::<_, i64>(0))
-                    .optional()
-                    .map_err(err(&self.path, "query a reference"))?
-            };
-            let rid = rid.ok_or_else(|| Error::InvalidReference { path: me.clone(), reference: r.to_string() })?;
-            tx.execute("INSERT INTO Refs (referrer, reference) VALUES (?1, ?2)", [id, rid])
-                .map_err(err(&self.path, "insert a reference"))?;
+        for info in infos.iter().zip(&inserted).filter(|(_, new)| **new).map(|(i, _)| i) {
+            let me = id_of(&info.path)?.ok_or_else(|| Error::NotValid { path: info.path.to_string() })?;
+            for r in &info.references {
+                let to = id_of(r)?
+                    .ok_or_else(|| Error::InvalidReference { path: info.path.to_string(), reference: r.to_string() })?;
+                tx.execute("INSERT INTO Refs (referrer, reference) VALUES (?1, ?2)", [me, to])
+                    .map_err(err(&db, "insert a reference"))?;
+            }
         }
-        tx.commit().map_err(err(&self.path, "commit a registration"))?;
-        Ok(true)
+        tx.commit().map_err(err(&db, "commit a registration"))?;
+        Ok(inserted)
     }
 
     /// Every valid path, sorted.
     pub fn valid_paths(&self) -> Result<Vec<StorePath>> {
-        let mut stmt = self.conn.prepare("SELECT path FROM ValidPaths").map_err(err(&self.path, "list paths"))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(err(&self.path, "list paths"))?;
-        let mut paths = rows
-            .iter()
-            .map(|s| s.parse())
-            .collect::<Result<Vec<StorePath>>>()
-            .map_err(|e| Error::Corrupt { path: self.path.clone(), why: e.to_string() })?;
+        let texts = collect(&self.conn, &self.path, "list paths", "SELECT path FROM ValidPaths", [], |r| r.get(0))?;
+        let mut paths = parse_paths(&self.path, texts)?;
         paths.sort();
         Ok(paths)
     }
@@ -272,17 +277,13 @@ impl Db {
 
     /// SQLite's own consistency check (`PRAGMA integrity_check` and foreign keys).
     pub fn check_integrity(&self) -> Result<Vec<String>> {
-        let mut problems = Vec::new();
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check").map_err(err(&self.path, "integrity check"))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(err(&self.path, "integrity check"))?;
-        problems.extend(rows.into_iter().filter(|r| r != "ok"));
-        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check").map_err(err(&self.path, "foreign key check"))?;
-        let n = stmt.query_map([], |_| Ok(())).map_err(err(&self.path, "foreign key check"))?.count();
-        if n > 0 {
-            problems.push(format!("{n} references point to paths that are not valid"));
+        let (conn, db) = (&self.conn, &self.path);
+        let mut problems: Vec<String> =
+            collect(conn, db, "integrity check", "PRAGMA integrity_check", [], |r| r.get(0))?;
+        problems.retain(|r| r != "ok");
+        let dangling = collect(conn, db, "foreign key check", "PRAGMA foreign_key_check", [], |_| Ok(()))?.len();
+        if dangling > 0 {
+            problems.push(format!("{dangling} references point to paths that are not valid"));
         }
         Ok(problems)
     }
@@ -293,32 +294,40 @@ fn err(db: &Path, context: &str) -> impl FnOnce(rusqlite::Error) -> Error {
     move |source| Error::Db { path, context, source }
 }
 
+/// Runs a query and collects its rows.
+fn collect<T>(
+    conn: &Connection,
+    db: &Path,
+    context: &str,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(err(db, context))?;
+    let rows = stmt.query_map(params, row).and_then(|rows| rows.collect()).map_err(err(db, context));
+    rows
+}
+
+/// Parses store paths read from the database; a bad one means the database is corrupt.
+fn parse_paths(db: &Path, texts: Vec<String>) -> Result<Vec<StorePath>> {
+    texts
+        .iter()
+        .map(|s| s.parse().map_err(|e: Error| Error::Corrupt { path: db.to_owned(), why: e.to_string() }))
+        .collect()
+}
+
 fn graph(conn: &Connection, db: &Path) -> Result<HashMap<StorePath, Vec<StorePath>>> {
-    let err = |source| Error::Db { path: db.to_owned(), context: "read the reference graph".into(), source };
-    let mut stmt = conn.prepare("SELECT id, path FROM ValidPaths").map_err(err)?;
-    let ids: HashMap<i64, String> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(|source| Error::Db { path: db.to_owned(), context: "read paths".into(), source })?;
-    let parse =
-        |s: &String| s.parse::<StorePath>().map_err(|e| Error::Corrupt { path: db.to_owned(), why: e.to_string() });
-    let mut graph = HashMap::with_capacity(ids.len());
-    for p in ids.values() {
-        graph.insert(parse(p)?, Vec::new());
-    }
-    let mut stmt = conn.prepare("SELECT referrer, reference FROM Refs").map_err(|source| Error::Db {
-        path: db.to_owned(),
-        context: "read references".into(),
-        source,
+    let rows = collect(conn, db, "read paths", "SELECT id, path FROM ValidPaths", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
     })?;
-    let edges: Vec<(i64, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(|source| Error::Db { path: db.to_owned(), context: "read references".into(), source })?;
-    for (from, to) in edges {
-        let (Some(from), Some(to)) = (ids.get(&from), ids.get(&to)) else { continue };
-        if let Some(refs) = graph.get_mut(&parse(from)?) {
-            refs.push(parse(to)?);
+    let (ids, texts): (Vec<i64>, Vec<String>) = rows.into_iter().unzip();
+    let by_id: HashMap<i64, StorePath> = ids.into_iter().zip(parse_paths(db, texts)?).collect();
+    let mut graph: HashMap<StorePath, Vec<StorePath>> = by_id.values().map(|p| (p.clone(), Vec::new())).collect();
+    let sql = "SELECT referrer, reference FROM Refs";
+    for (from, to) in collect(conn, db, "read references", sql, [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+    {
+        if let (Some(from), Some(to)) = (by_id.get(&from), by_id.get(&to)) {
+            graph.entry(from.clone()).or_default().push(to.clone());
         }
     }
     Ok(graph)
@@ -340,4 +349,68 @@ pub fn closure<'a>(
         }
     }
     seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::Algo;
+
+    fn info(name: &str, references: Vec<StorePath>) -> PathInfo {
+        let nar_hash = Hash::of(Algo::Sha256, name.as_bytes());
+        PathInfo {
+            path: StorePath::for_source(&nar_hash, name, &[]).unwrap(),
+            nar_hash,
+            nar_size: 8,
+            references,
+            deriver: None,
+            registration_time: 1,
+            ca: None,
+        }
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db.sqlite");
+        let a = info("a", vec![]);
+        assert!(Db::open(&file).unwrap().register(&a).unwrap());
+        let db = Db::open(&file).unwrap();
+        assert_eq!(db.query_info(&a.path).unwrap(), Some(a));
+        db.conn().pragma_update(None, "user_version", 99).unwrap();
+        drop(db);
+        assert!(matches!(Db::open(&file), Err(Error::DbTooNew { found: 99, .. })));
+    }
+
+    #[test]
+    fn register_refuses_a_reference_that_is_not_valid_and_records_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
+        let ghost = info("ghost", vec![]);
+        let b = info("b", vec![ghost.path.clone()]);
+        assert!(matches!(db.register(&b), Err(Error::InvalidReference { .. })));
+        assert!(!db.is_valid(&b.path).unwrap());
+        db.register(&ghost).unwrap();
+        assert!(db.register(&b).unwrap());
+        assert!(!db.register(&b).unwrap(), "registering twice changes nothing");
+    }
+
+    #[test]
+    fn delete_unreachable_keeps_what_a_live_path_refers_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db.sqlite")).unwrap();
+        let dep = info("dep", vec![]);
+        let mut user = info("user", vec![dep.path.clone()]);
+        user.references.push(user.path.clone());
+        db.register(&dep).unwrap();
+        db.register(&user).unwrap();
+        // `dep` alone is not deletable: `user` (not a candidate) refers to it.
+        assert!(db.delete_unreachable(&[dep.path.clone()].into()).unwrap().is_empty());
+        let mut gone = db.delete_unreachable(&[dep.path.clone(), user.path.clone()].into()).unwrap();
+        gone.sort();
+        let mut want = vec![dep.path, user.path];
+        want.sort();
+        assert_eq!(gone, want);
+        assert!(db.valid_paths().unwrap().is_empty() && db.check_integrity().unwrap().is_empty());
+    }
 }

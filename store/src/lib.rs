@@ -21,4 +21,4 @@ pub use error::{Error, Result};
 pub use hash::{Algo, Hash};
 pub use lock::{LockMode, PathLock, TempPath};
 pub use path::{StorePath, STORE_DIR};
-pub use store::{GcReport, Store, VerifyReport};
+pub use store::{GcReport, Output, Store, VerifyReport};

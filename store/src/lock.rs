@@ -66,11 +66,22 @@ impl PathLock {
         }
     }
 
+    /// Takes the lock on `path`, waiting as long as it takes.
+    pub(crate) fn wait_for(lock_file: PathBuf, path: &StorePath, mode: LockMode) -> Result<Self> {
+        loop {
+            // A blocking flock only returns once it holds the lock, so this loops once.
+            if let Some(lock) = PathLock::acquire(lock_file.clone(), path, mode, true)? {
+                return Ok(lock);
+            }
+        }
+    }
+
     /// The locked store path.
     pub fn path(&self) -> &StorePath {
         &self.path
     }
 
+    /// Whether the lock is exclusive or shared.
     pub fn mode(&self) -> LockMode {
         self.mode
     }
@@ -129,7 +140,11 @@ impl TempPath {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 other => other.map_err(Error::io(&path))?,
             }
-            let dir = File::open(&path).map_err(Error::io(&path))?;
+            // A concurrent sweep may remove the directory before we lock it: start over.
+            let dir = match File::open(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                other => other.map_err(Error::io(&path))?,
+            };
             flock(&dir, libc::LOCK_EX).map_err(Error::io(&path))?;
             let held = dir.metadata().map_err(Error::io(&path))?;
             match fs::symlink_metadata(&path) {

@@ -38,6 +38,17 @@ pub struct Store {
     db: Mutex<Db>,
 }
 
+/// One output for [`Store::register_outputs`].
+#[derive(Clone, Copy, Debug)]
+pub struct Output<'a> {
+    /// The built tree, inside a temp dir of the store.
+    pub src: &'a Path,
+    /// The exclusive lock on the store path it becomes.
+    pub lock: &'a PathLock,
+    /// Its content address, for fixed outputs (`fixed:r:sha256:...`, `fixed:sha256:...`).
+    pub ca: Option<&'a str>,
+}
+
 /// What [`Store::gc`] removed (or would remove, in a dry run).
 #[derive(Debug, Default)]
 pub struct GcReport {
@@ -65,6 +76,7 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// No bad path and no database problem.
     pub fn is_clean(&self) -> bool {
         self.bad.is_empty() && self.database.is_empty()
     }
@@ -148,6 +160,7 @@ impl Store {
         self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether `path` is registered (complete and immutable) in this store.
     pub fn is_valid(&self, path: &StorePath) -> Result<bool> {
         self.db().is_valid(path)
     }
@@ -182,8 +195,7 @@ impl Store {
     /// `path`, check [`Store::is_valid`] once it is held (someone else may have done
     /// the work meanwhile), then [`Store::register`].
     pub fn lock_path(&self, path: &StorePath) -> Result<PathLock> {
-        PathLock::acquire(self.lock_file(path), path, LockMode::Exclusive, true)
-            .map(|l| l.expect("a blocking flock always returns a lock"))
+        PathLock::wait_for(self.lock_file(path), path, LockMode::Exclusive)
     }
 
     /// The exclusive lock on `path` if nobody holds it, else `None`.
@@ -194,8 +206,7 @@ impl Store {
     /// A shared lock on `path`, waiting for it: hold it while a build uses `path`
     /// as an input, so that gc does not delete it meanwhile.
     pub fn hold_path(&self, path: &StorePath) -> Result<PathLock> {
-        PathLock::acquire(self.lock_file(path), path, LockMode::Shared, true)
-            .map(|l| l.expect("a blocking flock always returns a lock"))
+        PathLock::wait_for(self.lock_file(path), path, LockMode::Shared)
     }
 
     /// Registers the tree at `src` (inside a temp dir of this store) as `lock.path()`:
@@ -211,65 +222,102 @@ impl Store {
         deriver: Option<&str>,
         ca: Option<&str>,
     ) -> Result<PathInfo> {
-        let path = lock.path();
-        if lock.mode() != LockMode::Exclusive {
-            return Err(Error::NotLocked { path: path.to_string() });
+        let mut infos = self.register_outputs(&[Output { src, lock, ca }], reference_candidates, deriver)?;
+        infos.pop().ok_or_else(|| Error::NotValid { path: lock.path().to_string() })
+    }
+
+    /// Registers several outputs (of one derivation) at once, as [`Store::register`]
+    /// does one: they may refer to each other, and all become valid in the same
+    /// transaction or none does. Returns their records in the same order.
+    pub fn register_outputs(
+        &self,
+        outputs: &[Output<'_>],
+        reference_candidates: &[StorePath],
+        deriver: Option<&str>,
+    ) -> Result<Vec<PathInfo>> {
+        let mut new = Vec::new();
+        for out in outputs {
+            let path = out.lock.path();
+            if out.lock.mode() != LockMode::Exclusive {
+                return Err(Error::NotLocked { path: path.to_string() });
+            }
+            self.check_in_temp(out.src)?;
+            if self.is_valid(path)? {
+                continue;
+            }
+            tree::normalize(out.src, true)?;
+            let mut scanner = RefScanner::new(reference_candidates);
+            let (nar_hash, nar_size) = nar::hash_tree(out.src, None, |bytes| scanner.scan(bytes))?;
+            let info = PathInfo {
+                path: path.clone(),
+                nar_hash,
+                nar_size,
+                references: scanner.found(),
+                deriver: deriver.map(str::to_owned),
+                registration_time: now(),
+                ca: out.ca.map(str::to_owned),
+            };
+            new.push((out.src, info));
         }
-        self.check_in_temp(src)?;
-        if let Some(info) = self.query_info(path)? {
-            return Ok(info);
-        }
-        tree::normalize(src, true)?;
-        let mut scanner = RefScanner::new(reference_candidates);
-        let (nar_hash, nar_size) = nar::hash_tree(src, None, |bytes| scanner.scan(bytes))?;
-        let info = PathInfo {
-            path: path.clone(),
-            nar_hash,
-            nar_size,
-            references: scanner.found(),
-            deriver: deriver.map(str::to_owned),
-            registration_time: now(),
-            ca: ca.map(str::to_owned),
-        };
-        self.install(src, info)
+        self.install(new)?;
+        outputs.iter().map(|o| self.info(o.lock.path())).collect()
     }
 
     fn check_in_temp(&self, src: &Path) -> Result<()> {
         let tmp = self.tmp_dir();
+        // The parent is canonicalized, not `src`: a symlink output must not be followed.
         let parent = src.parent().and_then(|p| fs::canonicalize(p).ok());
-        match parent {
-            Some(p) if p.starts_with(&tmp) && p != tmp => Ok(()),
+        match (parent, src.file_name()) {
+            (Some(p), Some(_)) if p.starts_with(&tmp) => Ok(()),
             _ => Err(Error::NotInTemp { path: src.to_owned(), tmp }),
         }
     }
 
-    /// Moves a canonical tree into `store/` and commits its row. The caller holds
-    /// the path's exclusive lock.
-    fn install(&self, src: &Path, info: PathInfo) -> Result<PathInfo> {
-        let dest = self.physical(&info.path);
-        // An unregistered directory here is a leftover of a crash: ours to replace.
-        tree::remove(&dest)?;
-        fs::rename(src, &dest).map_err(Error::io(&dest))?;
-        let committed = tree::seal_top(&dest).and_then(|()| self.db().register(&info));
-        match committed {
-            Ok(true) => Ok(info),
-            Ok(false) => self.info(&info.path),
-            Err(e) => {
-                let _ = tree::remove(&dest);
-                Err(e)
+    /// Moves canonical trees into `store/` and commits their rows in one
+    /// transaction. The caller holds each path's exclusive lock. On failure the
+    /// trees go back where they were (the caller's output is not lost) and none
+    /// becomes valid.
+    fn install(&self, items: Vec<(&Path, PathInfo)>) -> Result<()> {
+        let mut moved: Vec<(PathBuf, &Path)> = Vec::with_capacity(items.len());
+        let mut move_all = || -> Result<()> {
+            for (src, info) in &items {
+                let dest = self.physical(&info.path);
+                // An unregistered directory here is a leftover of a crash: ours to replace.
+                tree::remove(&dest)?;
+                fs::rename(src, &dest).map_err(Error::io(&dest))?;
+                moved.push((dest.clone(), src));
+                tree::seal_top(&dest)?;
             }
+            Ok(())
+        };
+        let infos: Vec<PathInfo> = items.iter().map(|(_, info)| info.clone()).collect();
+        let result = move_all().and_then(|()| self.db().register_all(&infos));
+        if let Err(e) = result {
+            for (dest, src) in moved.iter().rev() {
+                if tree::unseal_top(dest).and_then(|()| fs::rename(dest, src).map_err(Error::io(src))).is_err() {
+                    let _ = tree::remove(dest);
+                }
+            }
+            return Err(e);
         }
+        Ok(())
     }
 
     /// Adds the tree at `src` by content, like `nix-store --add`: copied into a temp
     /// dir (read once, hashed as written), named by its NAR hash and `name`.
     pub fn add_path(&self, src: &Path, name: &str) -> Result<PathInfo> {
+        self.add_path_rooted(src, name, None)
+    }
+
+    /// [`Store::add_path`], also making `gcroots/<root>` point at the result before
+    /// the path's lock is released, so no gc can slip in between.
+    pub fn add_path_rooted(&self, src: &Path, name: &str, root: Option<&str>) -> Result<PathInfo> {
         validate_name(name)?;
         fs::symlink_metadata(src).map_err(Error::io(src))?;
         let temp = self.new_temp_dir(&format!("add-{name}"))?;
         let copy = temp.path().join("tree");
         let (nar_hash, nar_size) = nar::hash_tree(src, Some(&copy), |_| ())?;
-        self.install_by_content(&copy, nar_hash, nar_size, name)
+        self.install_by_content(&copy, nar_hash, nar_size, name, root)
     }
 
     /// Restores a NAR stream into the store, named by its hash and `name` (no
@@ -280,15 +328,30 @@ impl Store {
         let dest = temp.path().join("tree");
         let (nar_hash, nar_size) = nar::restore(reader, &dest)?;
         tree::normalize(&dest, true)?;
-        self.install_by_content(&dest, nar_hash, nar_size, name)
+        self.install_by_content(&dest, nar_hash, nar_size, name, None)
     }
 
-    fn install_by_content(&self, tree: &Path, nar_hash: Hash, nar_size: u64, name: &str) -> Result<PathInfo> {
+    fn install_by_content(
+        &self,
+        tree: &Path,
+        nar_hash: Hash,
+        nar_size: u64,
+        name: &str,
+        root: Option<&str>,
+    ) -> Result<PathInfo> {
         let path = StorePath::for_source(&nar_hash, name, &[])?;
         let _lock = self.lock_path(&path)?;
-        if let Some(info) = self.query_info(&path)? {
-            return Ok(info);
+        let info = match self.query_info(&path)? {
+            Some(info) => info,
+            None => self.install_new_by_content(tree, path, nar_hash, nar_size)?,
+        };
+        if let Some(root) = root {
+            self.add_root(root, &info.path)?;
         }
+        Ok(info)
+    }
+
+    fn install_new_by_content(&self, tree: &Path, path: StorePath, nar_hash: Hash, nar_size: u64) -> Result<PathInfo> {
         let ca = format!("fixed:r:{nar_hash}");
         let info = PathInfo {
             path,
@@ -299,10 +362,12 @@ impl Store {
             registration_time: now(),
             ca: Some(ca),
         };
-        self.install(tree, info)
+        self.install(vec![(tree, info.clone())])?;
+        Ok(info)
     }
 
-    /// Writes the NAR of a valid path.
+    /// Writes the NAR of a valid path, holding a shared lock on it meanwhile (so do
+    /// not call it while this process holds the path's exclusive lock).
     pub fn export(&self, path: &StorePath, out: &mut impl Write) -> Result<()> {
         let _hold = self.hold_path(path)?;
         if !self.is_valid(path)? {
@@ -479,11 +544,12 @@ impl Store {
             let Ok(path) = StorePath::from_base_name(&name) else { continue };
             // Re-check under the lock: it may have been registered since we listed.
             let Some(lock) = self.try_lock_path(&path)? else { continue };
-            if !self.is_valid(&path)? {
-                tree::remove(&entry.path())?;
-                swept.push(entry.path());
+            if self.is_valid(&path)? {
+                continue;
             }
-            drop(lock);
+            tree::remove(&entry.path())?;
+            swept.push(entry.path());
+            lock.remove()?;
         }
         Ok(swept)
     }
@@ -545,6 +611,55 @@ mod tests {
     }
 
     #[test]
+    fn a_store_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Store>();
+    }
+
+    #[test]
+    fn a_temp_dir_itself_can_be_registered_and_its_drop_is_harmless() {
+        let (_dir, store) = store();
+        let p = output_path("whole-temp");
+        let lock = store.lock_path(&p).unwrap();
+        let temp = store.new_temp_dir("out").unwrap();
+        fs::write(temp.path().join("f"), b"x").unwrap();
+        store.register(temp.path(), &lock, &[], None, None).unwrap();
+        drop(temp);
+        assert!(store.physical(&p).join("f").exists());
+        assert!(store.verify(true).unwrap().is_clean());
+    }
+
+    #[test]
+    fn a_symlink_or_a_file_can_be_a_store_path() {
+        let (_dir, store) = store();
+        let temp = store.new_temp_dir("out").unwrap();
+        let (link, file) = (output_path("link"), output_path("file"));
+        std::os::unix::fs::symlink("/forge/store/elsewhere", temp.path().join("l")).unwrap();
+        fs::write(temp.path().join("f"), b"flat").unwrap();
+        store.register(&temp.path().join("l"), &store.lock_path(&link).unwrap(), &[], None, None).unwrap();
+        store.register(&temp.path().join("f"), &store.lock_path(&file).unwrap(), &[], None, None).unwrap();
+        assert_eq!(fs::read_link(store.physical(&link)).unwrap(), Path::new("/forge/store/elsewhere"));
+        assert_eq!(fs::metadata(store.physical(&file)).unwrap().mode() & 0o777, 0o444);
+        assert!(store.verify(true).unwrap().is_clean());
+    }
+
+    #[test]
+    fn register_refuses_a_fifo_and_registers_nothing() {
+        let (_dir, store) = store();
+        let p = output_path("with-fifo");
+        let lock = store.lock_path(&p).unwrap();
+        let temp = store.new_temp_dir("out").unwrap();
+        let out = temp.path().join("out");
+        fs::create_dir(&out).unwrap();
+        let c = std::ffi::CString::new(out.join("fifo").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let err = store.register(&out, &lock, &[], None, None).unwrap_err().to_string();
+        assert!(err.contains("fifo"), "{err}");
+        assert!(!store.is_valid(&p).unwrap() && !store.physical(&p).exists());
+    }
+
+    #[test]
     fn open_creates_the_layout_and_a_migrated_database() {
         let (_dir, store) = store();
         for d in ["store", "logs", "tmp", "gcroots", "locks"] {
@@ -573,6 +688,34 @@ mod tests {
         assert_eq!(fs::metadata(phys.join("run")).unwrap().mode() & 0o7777, 0o444);
         assert_eq!(fs::metadata(phys.join("run")).unwrap().mtime(), 1);
         assert_eq!(nar::hash_path(&phys).unwrap(), (info.nar_hash, info.nar_size));
+    }
+
+    #[test]
+    fn outputs_that_refer_to_each_other_register_together_or_not_at_all() {
+        let (_dir, store) = store();
+        let (out, dev) = (output_path("out"), output_path("dev"));
+        let (lock_out, lock_dev) = (store.lock_path(&out).unwrap(), store.lock_path(&dev).unwrap());
+        let temp = store.new_temp_dir("build").unwrap();
+        let (src_out, src_dev) = (temp.path().join("out"), temp.path().join("dev"));
+        fs::write(&src_out, format!("see {dev}")).unwrap();
+        fs::write(&src_dev, format!("see {out}")).unwrap();
+        let candidates = [out.clone(), dev.clone()];
+        let outputs =
+            [Output { src: &src_out, lock: &lock_out, ca: None }, Output { src: &src_dev, lock: &lock_dev, ca: None }];
+        // A reference to a path that is not valid fails the whole batch and loses nothing.
+        let ghost = output_path("ghost");
+        fs::write(&src_out, format!("see {dev} and {ghost}")).unwrap();
+        let with_ghost = [out.clone(), dev.clone(), ghost];
+        assert!(matches!(store.register_outputs(&outputs, &with_ghost, None), Err(Error::InvalidReference { .. })));
+        assert!(!store.is_valid(&dev).unwrap() && !store.physical(&dev).exists());
+        assert_eq!(fs::read_to_string(&src_dev).unwrap(), format!("see {out}"));
+        // Without the bad reference, both become valid, each naming the other.
+        tree::remove(&src_out).unwrap();
+        fs::write(&src_out, format!("see {dev}")).unwrap();
+        let infos = store.register_outputs(&outputs, &candidates, Some("/forge/store/x.drv")).unwrap();
+        assert_eq!(infos[0].references, vec![dev.clone()]);
+        assert_eq!(infos[1].references, vec![out.clone()]);
+        assert!(store.verify(true).unwrap().is_clean());
     }
 
     #[test]
@@ -707,6 +850,22 @@ mod tests {
         assert!(live.path().exists() && !dead.exists() && !leftover.exists());
         assert!(again.physical(&locked).exists(), "a locked, in-progress path was swept");
         drop(lock);
+    }
+
+    #[test]
+    fn default_root_prefers_forge_store_then_xdg_data_home_then_home() {
+        // nextest runs each test in its own process, so the environment is ours.
+        std::env::set_var("FORGE_STORE", "/a");
+        std::env::set_var("XDG_DATA_HOME", "/b");
+        std::env::set_var("HOME", "/c");
+        assert_eq!(Store::default_root().unwrap(), Path::new("/a"));
+        std::env::remove_var("FORGE_STORE");
+        assert_eq!(Store::default_root().unwrap(), Path::new("/b/forge"));
+        std::env::set_var("XDG_DATA_HOME", "relative");
+        assert_eq!(Store::default_root().unwrap(), Path::new("/c/.local/share/forge"));
+        std::env::remove_var("HOME");
+        std::env::remove_var("XDG_DATA_HOME");
+        assert!(matches!(Store::default_root(), Err(Error::NoRoot)));
     }
 
     #[test]

@@ -65,6 +65,15 @@ pub fn seal_top(path: &Path) -> Result<()> {
     set_canonical_mtime(path)
 }
 
+/// Undoes [`seal_top`] so the tree can be moved out of the store again.
+pub fn unseal_top(path: &Path) -> Result<()> {
+    let md = fs::symlink_metadata(path).map_err(Error::io(path))?;
+    if md.is_dir() {
+        chmod(path, 0o755)?;
+    }
+    Ok(())
+}
+
 /// Removes a tree even when its directories are read-only. A missing path is fine.
 pub fn remove(path: &Path) -> Result<()> {
     let md = match fs::symlink_metadata(path) {

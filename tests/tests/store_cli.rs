@@ -242,3 +242,28 @@ fn add_without_a_usable_name_says_to_pass_name() {
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--name"));
 }
+
+#[test]
+fn gc_running_during_an_add_leaves_the_add_and_its_new_root_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let src = dir.path().join("big");
+    large_tree(&src);
+    let mut child =
+        forge(&store).args(["store", "add", "--root", "big"]).arg(&src).stdout(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    while tmp_entries_or_zero(&store) == 0 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Collect over and over while the add copies, hashes, registers and roots.
+    let mut runs = 0;
+    while child.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(30) {
+        run_ok(forge(&store).args(["store", "gc"]));
+        runs += 1;
+    }
+    run_ok(forge(&store).args(["store", "gc"]));
+    let p = stdout(&run_ok_output(child.wait_with_output().unwrap()));
+    assert!(runs > 0, "the add finished before gc could run");
+    assert_eq!(ls(&store), vec![p]);
+    run_ok(forge(&store).args(["store", "verify", "--check-contents"]));
+}

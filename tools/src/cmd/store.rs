@@ -128,10 +128,9 @@ impl AddArgs {
             Some(n) => n,
             None => default_name(&self.path)?,
         };
-        let info = store.add_path(&self.path, &name).with_context(|| format!("cannot add {}", self.path.display()))?;
-        if let Some(root) = &self.root {
-            store.add_root(root, &info.path)?;
-        }
+        let info = store
+            .add_path_rooted(&self.path, &name, self.root.as_deref())
+            .with_context(|| format!("cannot add {}", self.path.display()))?;
         println!("{}", info.path);
         Ok(ExitCode::SUCCESS)
     }
