@@ -240,10 +240,14 @@ pub fn realise(store: &Store, node: &Node, opts: &Options) -> Result<bool> {
     let mut candidates: Vec<StorePath> = inputs.into_iter().collect();
     candidates.extend(node.outputs.values().cloned());
     let ca = content_address(&node.drv.builder);
-    for (lock, (id, _path)) in locks.iter().zip(sorted_outputs(node)) {
-        let built = temp.path().join(&id);
-        store.register(&built, lock, &candidates, Some(&node.hash.to_string()), ca.as_deref())?;
-    }
+    // All outputs in one transaction, so `out` and `dev` may refer to each other.
+    let dirs: Vec<PathBuf> = sorted_outputs(node).into_iter().map(|(id, _)| temp.path().join(id)).collect();
+    let outputs: Vec<forge_store::Output<'_>> = locks
+        .iter()
+        .zip(&dirs)
+        .map(|(lock, src)| forge_store::Output { src, lock, ca: ca.as_deref() })
+        .collect();
+    store.register_outputs(&outputs, &candidates, Some(&node.hash.to_string()))?;
     Ok(true)
 }
 
