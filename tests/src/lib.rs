@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: find the built `forge`, run it, reach the
 //! shared fixtures.
 
+pub mod sandbox;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
