@@ -1,32 +1,34 @@
-//! The sandbox's init: pid 1 of the new pid namespace. It builds the filesystem,
+//! The sandbox's init: pid 1 of the new namespaces, a re-exec of forge started by
+//! [`super::spawn`] with forge's parent-death signal armed. It builds the filesystem,
 //! sets the hostname and loopback, forks the builder, then only reaps children and
 //! forwards signals. When the builder exits, init reports its status and exits,
 //! and the kernel kills whatever the builder left running.
 
-use std::os::fd::{AsFd, OwnedFd};
-
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, Signal};
+use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, sethostname, ForkResult, Pid};
 
-use super::helper::watched_signals;
 use super::wire::{Failure, Report, Request, Step};
 use super::{confine, mounts, sys};
 
-pub(crate) fn main(req: Request, alive: OwnedFd) -> i32 {
-    let report = run(&req, alive).unwrap_or_else(Report::Failed);
+/// Signals init waits for (blocked, taken with sigwait).
+fn watched_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
+        set.add(s);
+    }
+    set
+}
+
+pub(crate) fn main(req: Request) -> i32 {
+    let report = run(&req).unwrap_or_else(Report::Failed);
     report.send();
     0
 }
 
-fn run(req: &Request, alive: OwnedFd) -> Result<Report, Failure> {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    if helper_gone(&alive) {
-        std::process::exit(1);
-    }
+fn run(req: &Request) -> Result<Report, Failure> {
     receive_watched_signals()?;
+    watched_signals().thread_block().map_err(|e| Failure::new(Step::Fork, e))?;
     forbid_nested_user_namespaces()?;
     mounts::enter_new_root(req)?;
     sethostname(&req.spec.hostname).map_err(|e| Failure::new(Step::Hostname, e))?;
@@ -43,19 +45,12 @@ fn run(req: &Request, alive: OwnedFd) -> Result<Report, Failure> {
     Ok(reap_until_exit(builder))
 }
 
-/// Whether the helper already died (its end of the pipe is closed): then the
-/// parent-death signal came too early to reach us.
-fn helper_gone(alive: &OwnedFd) -> bool {
-    let mut fds = [PollFd::new(alive.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
-}
-
 extern "C" fn ignore(_: libc::c_int) {}
 
 /// Pid 1 gets only the signals it has handlers for: install no-op handlers so the
 /// blocked signals queue up for sigwait.
 fn receive_watched_signals() -> Result<(), Failure> {
-    let action = SigAction::new(SigHandler::Handler(ignore), SaFlags::SA_RESTART, nix::sys::signal::SigSet::empty());
+    let action = SigAction::new(SigHandler::Handler(ignore), SaFlags::SA_RESTART, SigSet::empty());
     for sig in watched_signals().iter() {
         // SAFETY: the handler does nothing, so it is async-signal-safe.
         unsafe { sigaction(sig, &action) }.map_err(|e| Failure::new(Step::Fork, e))?;

@@ -5,26 +5,21 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::wait::waitpid;
 
-use super::helper::HELPER_ARG;
 use super::spec::SandboxSpec;
 use super::wire::{Report, Request};
-use super::{binfmt, SandboxError};
+use super::{binfmt, spawn, SandboxError};
 
-/// How long a stopped sandbox gets to die before its helper is SIGKILLed.
-const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How often a run looks at its cancel flag.
 const CANCEL_TICK: Duration = Duration::from_millis(100);
 
@@ -162,12 +157,14 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
         std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     }
     let mut log = Log::open(spec)?;
-    let started = Instant::now();
+    let start_time = Instant::now();
     let req = Request { spec: spec.clone(), cores, emulator };
-    let (mut child, status) = spawn_helper(&req)?;
-    let pumped = pump(&mut child, status, spec, sink, &mut log, cancel);
-    let _ = child.wait();
-    let duration = started.elapsed();
+    let started = spawn::start(&req)?;
+    let init = started.init;
+    let pumped = pump(started, spec, sink, &mut log, cancel);
+    // Init is reaped only after every process of its pid namespace is gone.
+    let _ = waitpid(init, None);
+    let duration = start_time.elapsed();
     strip_setid_bits(spec);
     let status = pumped.and_then(|(report, stopped)| settle(report, stopped, spec));
     let failed = !matches!(status, Ok(s) if s.success());
@@ -179,69 +176,30 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + '_ {
     move |source| SandboxError::Io { path: path.to_owned(), source }
 }
 
-/// Starts `/proc/self/exe __forge-sandbox-helper` with the request on stdin and the
-/// status pipe on fd 3. Only async-signal-safe calls run between fork and exec.
-fn spawn_helper(req: &Request) -> Result<(Child, File), SandboxError> {
-    let exe = PathBuf::from("/proc/self/exe");
-    let spawn_err = |err| SandboxError::Spawn { exe: exe.clone(), err };
-    let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_err(e.into()))?;
-    let parent = std::process::id() as libc::pid_t;
-    let status_fd = status_w.as_raw_fd();
-    let mut cmd = Command::new(&exe);
-    cmd.arg(HELPER_ARG).env_clear().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: setsid, prctl, getppid, dup2 and _exit are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0
-                || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0
-                || libc::dup2(status_fd, super::wire::STATUS_FD) < 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                libc::_exit(1); // forge died before the death signal was armed
-            }
-            Ok(())
-        })
-    };
-    let mut child = cmd.spawn().map_err(spawn_err)?;
-    drop(status_w);
-    let json = serde_json::to_vec(req).map_err(|e| spawn_err(std::io::Error::other(e)))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that died before reading says why on the status pipe.
-        let _ = stdin.write_all(&json);
-    }
-    Ok((child, File::from(status_r)))
-}
-
 /// Why the run was stopped from outside, if it was.
 type Stopped = Option<Status>;
 
 /// Moves output until every process holding the pipes is gone; enforces the
 /// deadline and cancellation. Returns the status pipe's contents.
 fn pump(
-    child: &mut Child,
-    mut status: File,
+    started: spawn::Started,
     spec: &SandboxSpec,
     sink: &mut dyn OutputSink,
     log: &mut Log,
     cancel: &Cancel,
 ) -> Result<(Vec<u8>, Stopped), SandboxError> {
-    let helper = Pid::from_raw(child.id() as i32);
+    let init = started.init;
     let deadline = spec.timeout.map(|t| Instant::now() + t);
-    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(SandboxError::Protocol { detail: "helper pipes missing".into() });
-    };
+    let (mut out, mut err, mut status) =
+        (File::from(started.stdout), File::from(started.stderr), File::from(started.status));
     let mut open = [true; 3];
     let mut report = Vec::new();
     let mut stopped: Stopped = None;
-    let mut stop_sent: Option<Instant> = None;
     let mut buf = vec![0u8; 64 << 10];
     while open.iter().any(|o| *o) {
-        let wait = match (stop_sent, deadline) {
-            (Some(_), _) => CANCEL_TICK,
+        let wait = match (stopped, deadline) {
             (None, Some(d)) => d.saturating_duration_since(Instant::now()).min(CANCEL_TICK),
-            (None, None) => CANCEL_TICK,
+            _ => CANCEL_TICK,
         };
         let ready = {
             let fds = [out.as_fd(), err.as_fd(), status.as_fd()];
@@ -277,26 +235,16 @@ fn pump(
                 log.write(bytes)?;
             }
         }
-        match stop_sent {
-            None => {
-                let why = if deadline.is_some_and(|d| Instant::now() >= d) {
-                    Some(Status::TimedOut)
-                } else if cancel.is_cancelled() {
-                    Some(Status::Interrupted)
-                } else {
-                    None
-                };
-                if why.is_some() {
-                    stopped = why;
-                    stop_sent = Some(Instant::now());
-                    // The helper kills init; the kernel then kills the whole pid namespace.
-                    let _ = kill(helper, Signal::SIGTERM);
-                }
+        if stopped.is_none() {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                stopped = Some(Status::TimedOut);
+            } else if cancel.is_cancelled() {
+                stopped = Some(Status::Interrupted);
             }
-            Some(at) if at.elapsed() > KILL_GRACE => {
-                let _ = kill(helper, Signal::SIGKILL);
+            if stopped.is_some() {
+                // When init dies the kernel kills its whole pid namespace.
+                let _ = kill(init, Signal::SIGKILL);
             }
-            Some(_) => {}
         }
     }
     Ok((report, stopped))
@@ -304,6 +252,9 @@ fn pump(
 
 /// The builder's status from its report, or why there is none.
 fn settle(report: Vec<u8>, stopped: Stopped, spec: &SandboxSpec) -> Result<Status, SandboxError> {
+    if let Some(f) = spawn::early_failure_of(&report) {
+        return Err(SandboxError::from_failure(f, &spec.argv[0]));
+    }
     match (Report::parse(&report), stopped) {
         (Some(Report::Exited(c)), _) => Ok(Status::Exited(c)),
         (Some(Report::Signaled(s)), None) => Ok(Status::Signaled(s)),
