@@ -29,8 +29,8 @@ pub(crate) fn main() -> i32 {
 fn read_request() -> Result<Request, Failure> {
     let mut bytes = Vec::new();
     std::io::stdin().read_to_end(&mut bytes).map_err(Failure::io(Step::Request, "stdin"))?;
-    let req = serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::new(Step::Request, Errno::EINVAL).detail(e.to_string()))?;
+    let req =
+        serde_json::from_slice(&bytes).map_err(|e| Failure::new(Step::Request, Errno::EINVAL).detail(e.to_string()))?;
     let null = std::fs::File::open("/dev/null").map_err(Failure::io(Step::Request, "/dev/null"))?;
     nix::unistd::dup2(null.as_raw_fd(), 0).map_err(Failure::at(Step::Request, "/dev/null"))?;
     Ok(req)

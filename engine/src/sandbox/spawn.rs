@@ -77,7 +77,9 @@ pub(crate) fn start(req: &Request) -> Result<Started, SandboxError> {
         | libc::CLONE_NEWCGROUP;
     // SAFETY: a fork-like clone (no CLONE_VM, no new stack): the child gets a copy of
     // this address space and runs only async-signal-safe calls until exec.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
+    let pid = unsafe {
+        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    };
     match pid {
         // SAFETY: see above; child_main never returns.
         0 => unsafe { child_main(&plan) },

@@ -150,7 +150,7 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
     spec.validate()?;
     let emulator = binfmt::emulator_for(spec.arch)?;
     let cores = match spec.cores {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        0 => usable_cpus(),
         n => n,
     };
     if let Some(dir) = &spec.build_dir_host {
@@ -170,6 +170,15 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
     let failed = !matches!(status, Ok(s) if s.success());
     let kept_build_dir = finish_build_dir(spec, failed)?;
     Ok(Outcome { status: status?, duration, log_truncated: log.truncated, kept_build_dir })
+}
+
+/// CPUs this process may run on (its affinity mask): cheaper than
+/// `available_parallelism`, which also reads cgroup files on every call.
+fn usable_cpus() -> u32 {
+    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .map(|set| (0..nix::sched::CpuSet::count()).filter(|&i| set.is_set(i).unwrap_or(false)).count() as u32)
+        .unwrap_or(1)
+        .max(1)
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + '_ {
