@@ -147,3 +147,16 @@ as_root_and_user!(inputs_are_read_only_at_their_paths_and_outputs_writable, |ctx
     assert_eq!(std::fs::read_to_string(output.path().join("result")).unwrap(), "built\n");
     assert!(!input.path().join("new").exists());
 });
+
+as_root_and_user!(stacked_roots_overlay_later_layers_over_earlier_ones, |ctx: Ctx| {
+    std::fs::create_dir_all(ctx.root.path().join("etc")).unwrap();
+    std::fs::write(ctx.root.path().join("etc/release"), "lower\n").unwrap();
+    let upper = tempfile::tempdir().unwrap();
+    forge_tests::sandbox::open_up(upper.path());
+    std::fs::create_dir_all(upper.path().join("etc")).unwrap();
+    std::fs::write(upper.path().join("etc/release"), "upper\n").unwrap();
+    std::fs::write(upper.path().join("marker"), "m\n").unwrap();
+    let out = ctx.sh_with(&["--root", upper.path().to_str().unwrap()], "cat /etc/release /marker; ls /bin/busybox");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "upper\nm\n/bin/busybox\n");
+});

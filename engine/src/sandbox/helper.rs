@@ -27,7 +27,7 @@ pub(crate) fn main() -> i32 {
 /// Reads the JSON request from stdin (a memfd forge filled), then points stdin at
 /// /dev/null.
 fn read_request() -> Result<Request, Failure> {
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(16 << 10);
     std::io::stdin().read_to_end(&mut bytes).map_err(Failure::io(Step::Request, "stdin"))?;
     let req =
         serde_json::from_slice(&bytes).map_err(|e| Failure::new(Step::Request, Errno::EINVAL).detail(e.to_string()))?;

@@ -100,8 +100,8 @@ fn request_memfd(req: &Request) -> Result<OwnedFd, SandboxError> {
     let fd = nix::sys::memfd::memfd_create(c"forge-sandbox-request", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
         .map_err(|e| err(e.into()))?;
     let mut file = std::fs::File::from(fd);
-    serde_json::to_writer(&mut file, req).map_err(|e| err(std::io::Error::other(e)))?;
-    file.flush().map_err(err)?;
+    let json = serde_json::to_vec(req).map_err(|e| err(std::io::Error::other(e)))?;
+    file.write_all(&json).map_err(err)?;
     std::io::Seek::rewind(&mut file).map_err(err)?;
     Ok(OwnedFd::from(file))
 }

@@ -162,6 +162,10 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
     let started = spawn::start(&req)?;
     let init = started.init;
     let pumped = pump(started, spec, sink, &mut log, cancel);
+    if pumped.is_err() {
+        // Nobody drains the pipes any more: end the sandbox rather than wait on it.
+        let _ = kill(init, Signal::SIGKILL);
+    }
     // Init is reaped only after every process of its pid namespace is gone.
     let _ = waitpid(init, None);
     let duration = start_time.elapsed();
