@@ -7,7 +7,8 @@
 //! which reads the request and builds the filesystem
 //! (read-only overlay root, fresh /proc, minimal /dev, tmpfs /tmp and build dir,
 //! binds), pivots into it, and forks the builder. The builder drops every
-//! capability, enables Landlock and no_new_privs, marks inherited fds close-on-exec
+//! capability, enables Landlock and no_new_privs, refuses set-id chmods (seccomp),
+//! marks inherited fds close-on-exec
 //! and execs with a cleared environment. The order of operations, what is visible
 //! and the environment contract are in docs/architecture.md.
 //!
@@ -20,6 +21,7 @@ mod error;
 mod helper;
 mod init;
 mod mounts;
+mod seccomp;
 mod spawn;
 mod spec;
 mod supervise;

@@ -358,3 +358,48 @@ fn finish_build_dir(spec: &SandboxSpec, failed: bool) -> Result<Option<PathBuf>,
         Err(source) => Err(SandboxError::Io { path: dir.clone(), source }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::Bind;
+
+    #[test]
+    fn setid_bits_are_stripped_under_rw_binds_without_following_symlinks() {
+        let out = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+        let set = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        std::fs::create_dir(out.path().join("d")).unwrap();
+        for (f, m) in [("suid", 0o4755), ("d/sgid", 0o2711), ("plain", 0o644)] {
+            std::fs::write(out.path().join(f), b"x").unwrap();
+            set(&out.path().join(f), m);
+        }
+        let target = outside.path().join("host-suid");
+        std::fs::write(&target, b"x").unwrap();
+        set(&target, 0o4755);
+        std::os::unix::fs::symlink(&target, out.path().join("link")).unwrap();
+        let mut spec = SandboxSpec::new("/", vec!["true".into()]);
+        spec.rw_binds.push(Bind::new(out.path(), "/out"));
+        strip_setid_bits(&spec);
+        assert_eq!(mode(&out.path().join("suid")), 0o755);
+        assert_eq!(mode(&out.path().join("d/sgid")), 0o711);
+        assert_eq!(mode(&out.path().join("plain")), 0o644);
+        assert_eq!(mode(&target), 0o4755, "a symlink's target outside the output is not touched");
+    }
+
+    #[test]
+    fn the_log_keeps_exactly_the_limit_then_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = SandboxSpec::new("/", vec!["true".into()]);
+        spec.log = Some(dir.path().join("log"));
+        spec.log_limit = 5;
+        let mut log = Log::open(&spec).unwrap();
+        log.write(b"abc").unwrap();
+        log.write(b"defg").unwrap();
+        log.write(b"hij").unwrap();
+        assert!(log.truncated);
+        let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
+        assert_eq!(text, "abcde\n[forge: log truncated at 5 bytes]\n");
+    }
+}
