@@ -29,7 +29,6 @@ pub(crate) fn main(req: Request) -> i32 {
 fn run(req: &Request) -> Result<Report, Failure> {
     receive_watched_signals()?;
     watched_signals().thread_block().map_err(|e| Failure::new(Step::Fork, e))?;
-    forbid_nested_user_namespaces()?;
     mounts::enter_new_root(req)?;
     sethostname(&req.spec.hostname).map_err(|e| Failure::new(Step::Hostname, e))?;
     sys::loopback_up().map_err(|e| Failure::new(Step::Loopback, e))?;
@@ -56,13 +55,6 @@ fn receive_watched_signals() -> Result<(), Failure> {
         unsafe { sigaction(sig, &action) }.map_err(|e| Failure::new(Step::Fork, e))?;
     }
     Ok(())
-}
-
-/// Sets this user namespace's limit of nested user namespaces to 0, so `unshare -U`
-/// inside fails instead of handing the builder a fresh set of capabilities.
-fn forbid_nested_user_namespaces() -> Result<(), Failure> {
-    const LIMIT: &str = "/proc/sys/user/max_user_namespaces";
-    std::fs::write(LIMIT, "0").map_err(Failure::io(Step::Limits, LIMIT))
 }
 
 /// Reaps every child until the builder exits; forwards termination signals to it.
