@@ -102,6 +102,11 @@ impl Ctx {
         Some(Ctx { root, who, uid, forge, _forge_copy: copy })
     }
 
+    /// The forge binary this context runs (readable by its user).
+    pub fn forge_path(&self) -> &Path {
+        &self.forge
+    }
+
     /// `forge sandbox --root ROOT` as the right user; add options, `--`, the command.
     pub fn sandbox(&self) -> Command {
         let mut cmd = if self.who == As::User && euid() == 0 {
