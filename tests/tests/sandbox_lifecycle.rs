@@ -167,3 +167,9 @@ as_root_and_user!(a_command_not_found_exits_3_naming_it, |ctx: Ctx| {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`no-such-tool`") && err.contains("No such file"), "{err}");
 });
+
+as_root_and_user!(a_missing_working_directory_exits_3_naming_it, |ctx: Ctx| {
+    let out = ctx.sandbox().args(["--cwd", "/no/such/dir", "--", "/bin/true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/dir"));
+});
