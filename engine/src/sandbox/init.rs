@@ -28,7 +28,8 @@ pub(crate) fn main(req: Request) -> i32 {
 
 fn run(req: &Request) -> Result<Report, Failure> {
     receive_watched_signals()?;
-    watched_signals().thread_block().map_err(|e| Failure::new(Step::Fork, e))?;
+    // forge started us with every signal blocked: wait for exactly the watched ones.
+    watched_signals().thread_set_mask().map_err(|e| Failure::new(Step::Fork, e))?;
     mounts::enter_new_root(req)?;
     sethostname(&req.spec.hostname).map_err(|e| Failure::new(Step::Hostname, e))?;
     sys::loopback_up().map_err(|e| Failure::new(Step::Loopback, e))?;

@@ -1,4 +1,5 @@
-//! Starting a sandbox from a multi-threaded process. One clone() creates the child
+//! Starting a sandbox from a multi-threaded process. One clone() (vfork-like, as
+//! posix_spawn) creates the child
 //! directly in new user, mount, pid, net, uts, ipc and cgroup namespaces (so it is pid
 //! 1 there); between clone and exec it makes only async-signal-safe system calls on
 //! buffers prepared beforehand: parent-death signal, setsid, its own uid/gid maps,
@@ -75,22 +76,47 @@ pub(crate) fn start(req: &Request) -> Result<Started, SandboxError> {
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWCGROUP;
-    // SAFETY: a fork-like clone (no CLONE_VM, no new stack): the child gets a copy of
-    // this address space and runs only async-signal-safe calls until exec.
-    let pid = unsafe {
-        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
-    };
-    match pid {
-        // SAFETY: see above; child_main never returns.
-        0 => unsafe { child_main(&plan) },
-        p if p < 0 => {
-            let failure = Failure::new(Step::Unshare, Errno::last());
-            return Err(SandboxError::from_failure(failure, ""));
-        }
-        _ => {}
-    }
+    let pid = clone_vfork(flags, &plan).map_err(|e| SandboxError::from_failure(Failure::new(Step::Unshare, e), ""))?;
     drop((request, out_w, err_w, status_w));
-    Ok(Started { init: Pid::from_raw(pid as i32), stdout: out_r, stderr: err_r, status: status_r })
+    Ok(Started { init: pid, stdout: out_r, stderr: err_r, status: status_r })
+}
+
+/// Stack for the child between clone and exec: it runs few, shallow calls.
+const CHILD_STACK: usize = 64 << 10;
+
+/// clone(CLONE_VM | CLONE_VFORK) as posix_spawn does: the child borrows this address
+/// space (no page tables copied, however large the scheduler's heap) on its own stack,
+/// and this thread waits until it has exec'd. Every signal stays blocked in the child
+/// (a handler of forge must never run there); init sets its own mask.
+fn clone_vfork(ns_flags: libc::c_int, plan: &ChildPlan) -> Result<Pid, Errno> {
+    extern "C" fn trampoline(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: arg is the &ChildPlan passed below, alive while the parent waits.
+        unsafe { child_main(&*(arg as *const ChildPlan)) }
+    }
+    let mut stack = vec![0u8; CHILD_STACK];
+    // SAFETY: the top of our own buffer, rounded down to the 16 bytes the ABI wants.
+    let top = unsafe { stack.as_mut_ptr().add(CHILD_STACK) };
+    let top = (top as usize & !15) as *mut libc::c_void;
+    // SAFETY: sigset_t is plain data; sigfillset initializes it.
+    let (mut all, mut old): (libc::sigset_t, libc::sigset_t) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    // SAFETY: valid sigset pointers.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    let flags = ns_flags | libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    // SAFETY: the child runs `trampoline` on `stack`, touches only `plan` and its own
+    // stack, and ends in execve or _exit; CLONE_VFORK keeps both alive until then.
+    let pid = unsafe { libc::clone(trampoline, top, flags, plan as *const ChildPlan as *mut libc::c_void) };
+    let errno = Errno::last();
+    // SAFETY: restoring the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    drop(stack);
+    if pid < 0 {
+        Err(errno)
+    } else {
+        Ok(Pid::from_raw(pid))
+    }
 }
 
 /// The request as a sealed-size memfd the child reads as stdin: no pipe to fill,
