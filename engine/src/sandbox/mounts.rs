@@ -40,8 +40,13 @@ pub(crate) fn enter_new_root(req: &Request) -> Result<(), Failure> {
     let dev_nodes =
         DEV_NODES.iter().map(|n| host_tree(Path::new("/dev").join(n).as_path(), 0)).collect::<Result<Vec<_>, _>>()?;
     let scaffold = scaffold(&grafts, &spec.build_dir)?;
+    // Attached (under the root about to cover it) rather than left detached: closing a
+    // detached mount costs an expedited RCU grace period; attached, it goes with the
+    // old root in the one such period that pivot_root's detach pays anyway.
+    let stage = open_path(Path::new(STAGE), true)?;
+    sys::move_mount(scaffold.as_fd(), stage.as_fd()).map_err(Failure::at(Step::Mount, STAGE))?;
     mount_root(&layers, &scaffold)?;
-    drop((layers, scaffold));
+    drop((layers, scaffold, stage));
     let root = open_path(Path::new(STAGE), true)?;
     let proc = mount_proc(&root)?;
     forbid_nested_user_namespaces(&proc)?;
