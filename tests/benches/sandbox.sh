@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: a whole `forge sandbox -- /bin/true` (process start, full sandbox setup,
 # teardown) against bubblewrap doing the same namespaces and mounts, in the same run.
-# Prints each median and forge/bwrap (the goal is <= 0.8).
+# Prints each median and forge/bwrap (the goal is <= 0.8), the ratio of the minimums
+# and of CPU time (both far less sensitive to a busy machine than the median).
 #   bash tests/benches/sandbox.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,6 +38,9 @@ ms = lambda x: "median %.2f ms (mean %.2f, min %.2f, max %.2f)" % tuple(1000 * x
 print("forge sandbox:", ms(f))
 print("bwrap:        ", ms(b))
 print("ratio forge/bwrap (median): %.2fx" % (f["median"] / b["median"]))
+print("ratio forge/bwrap (min):    %.2fx" % (f["min"] / b["min"]))
+cpu = lambda x: x["user"] + x["system"]
+print("CPU user+sys (mean): forge %.2f ms, bwrap %.2f ms, ratio %.2fx" % (1000 * cpu(f), 1000 * cpu(b), cpu(f) / cpu(b)))
 PY
 }
 
