@@ -1,8 +1,8 @@
 //! The sandbox's init: pid 1 of the new namespaces, a re-exec of forge started by
 //! [`super::spawn`] with forge's parent-death signal armed. It builds the filesystem,
 //! sets the hostname and loopback, forks the builder, then only reaps children and
-//! forwards signals. When the builder exits, init reports its status and exits,
-//! and the kernel kills whatever the builder left running.
+//! forwards signals. When the builder exits, init kills and reaps whatever it left
+//! running, reports the builder's status and exits.
 
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -65,6 +65,7 @@ fn reap_until_exit(builder: Pid) -> Report {
         match signals.wait() {
             Ok(Signal::SIGCHLD) => {
                 if let Some(report) = reap(builder) {
+                    kill_the_rest();
                     return report;
                 }
             }
@@ -72,6 +73,20 @@ fn reap_until_exit(builder: Pid) -> Report {
                 let _ = kill(builder, sig);
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// Kills and reaps every other process of the namespace, so that when forge reads the
+/// report nothing of the sandbox runs any more (forge need not wait for init's own,
+/// slower, teardown of the namespaces).
+fn kill_the_rest() {
+    loop {
+        let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+        match waitpid(Pid::from_raw(-1), None) {
+            Err(nix::errno::Errno::ECHILD) => return,
+            Err(nix::errno::Errno::EINTR) | Ok(_) => {}
+            Err(_) => return,
         }
     }
 }

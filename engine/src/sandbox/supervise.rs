@@ -166,14 +166,38 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
         // Nobody drains the pipes any more: end the sandbox rather than wait on it.
         let _ = kill(init, Signal::SIGKILL);
     }
-    // Init is reaped only after every process of its pid namespace is gone.
-    let _ = waitpid(init, None);
+    if reported_exit(&pumped) {
+        // Init killed and reaped everything before reporting: its own exit (tearing
+        // down the mounts, an RCU grace period or two) need not delay the caller.
+        reap_later(init);
+    } else {
+        // Killed or broken: init is reaped only after every process of its pid
+        // namespace is gone, which must hold before the build dir is touched.
+        let _ = waitpid(init, None);
+    }
     let duration = start_time.elapsed();
     strip_setid_bits(spec);
     let status = pumped.and_then(|(report, stopped)| settle(report, stopped, spec));
     let failed = !matches!(status, Ok(s) if s.success());
     let kept_build_dir = finish_build_dir(spec, failed)?;
     Ok(Outcome { status: status?, duration, log_truncated: log.truncated, kept_build_dir })
+}
+
+/// Whether init reported the builder's end (then everything else is dead already).
+fn reported_exit(pumped: &Result<(Vec<u8>, Stopped), SandboxError>) -> bool {
+    matches!(pumped, Ok((report, None)) if matches!(Report::parse(report), Some(Report::Exited(_) | Report::Signaled(_))))
+}
+
+/// Reaps `pid` now if it is done, else on a short-lived thread.
+fn reap_later(pid: nix::unistd::Pid) {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus};
+    if !matches!(waitpid(pid, Some(WaitPidFlag::WNOHANG)), Ok(WaitStatus::StillAlive)) {
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("forge-reap".into()).spawn(move || waitpid(pid, None));
+    if spawned.is_err() {
+        let _ = waitpid(pid, None);
+    }
 }
 
 /// CPUs this process may run on (its affinity mask): cheaper than
