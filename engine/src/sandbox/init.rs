@@ -23,6 +23,9 @@ fn watched_signals() -> SigSet {
 pub(crate) fn main(req: Request) -> i32 {
     let report = run(&req).unwrap_or_else(Report::Failed);
     report.send();
+    // Close the pipes now: at exit the kernel would release them only after tearing
+    // down the mounts (RCU grace periods), and forge would wait for that EOF.
+    sys::close_all_fds();
     0
 }
 
