@@ -2,6 +2,7 @@
 //! shared fixtures.
 
 pub mod http;
+pub mod sandbox;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

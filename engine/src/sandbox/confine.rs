@@ -1,6 +1,7 @@
 //! The builder's last steps before exec, inside the finished sandbox: default
 //! signals, umask 022, the working directory, no capabilities, Landlock (which also
-//! sets no_new_privs), every inherited fd close-on-exec, a cleared environment.
+//! sets no_new_privs), no set-id chmod (seccomp), every inherited fd close-on-exec, a
+//! cleared environment.
 
 use std::convert::Infallible;
 use std::ffi::CString;
@@ -13,8 +14,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{signal, SigHandler, SigSet, Signal};
 use nix::sys::stat::{umask, Mode};
 
-use super::sys;
 use super::wire::{Failure, Report, Request, Step};
+use super::{seccomp, sys};
 
 /// Sets up and execs the builder; on failure reports why and exits 127.
 pub(crate) fn exec_builder(req: &Request) -> ! {
@@ -32,6 +33,7 @@ fn confine_and_exec(req: &Request) -> Result<Infallible, Failure> {
     nix::unistd::chdir(cwd).map_err(Failure::at(Step::Cwd, cwd))?;
     sys::drop_capabilities().map_err(|e| Failure::new(Step::Capabilities, e))?;
     restrict_writes(&writable_paths(req))?;
+    seccomp::forbid_set_id_chmod().map_err(|e| Failure::new(Step::Seccomp, e))?;
     let env: Vec<CString> =
         spec.environment(req.cores).iter().map(|(k, v)| c_string(format!("{k}={v}"))).collect::<Result<_, _>>()?;
     let argv: Vec<CString> = spec.argv.iter().cloned().map(c_string).collect::<Result<_, _>>()?;

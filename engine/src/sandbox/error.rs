@@ -50,6 +50,10 @@ impl SandboxError {
         if f.step == Step::Exec {
             return SandboxError::Exec { program: argv0.to_owned(), err };
         }
+        if f.step == Step::Cwd {
+            let dir = f.path.as_deref().unwrap_or(Path::new("?")).display();
+            return SandboxError::InvalidSpec { what: "working directory".into(), detail: format!("{dir}: {err}") };
+        }
         let (cause, fix) = diagnose(f.step, f.errno, &Host::read());
         let step = match &f.detail {
             Some(d) => format!("{} [{d}]", f.step),

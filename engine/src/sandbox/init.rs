@@ -1,33 +1,38 @@
-//! The sandbox's init: pid 1 of the new pid namespace. It builds the filesystem,
+//! The sandbox's init: pid 1 of the new namespaces, a re-exec of forge started by
+//! [`super::spawn`] with forge's parent-death signal armed. It builds the filesystem,
 //! sets the hostname and loopback, forks the builder, then only reaps children and
-//! forwards signals. When the builder exits, init reports its status and exits,
-//! and the kernel kills whatever the builder left running.
+//! forwards signals. When the builder exits, init kills and reaps whatever it left
+//! running, reports the builder's status and exits.
 
-use std::os::fd::{AsFd, OwnedFd};
-
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, Signal};
+use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, sethostname, ForkResult, Pid};
 
-use super::helper::watched_signals;
 use super::wire::{Failure, Report, Request, Step};
 use super::{confine, mounts, sys};
 
-pub(crate) fn main(req: Request, alive: OwnedFd) -> i32 {
-    let report = run(&req, alive).unwrap_or_else(Report::Failed);
+/// Signals init waits for (blocked, taken with sigwait).
+fn watched_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
+        set.add(s);
+    }
+    set
+}
+
+pub(crate) fn main(req: Request) -> i32 {
+    let report = run(&req).unwrap_or_else(Report::Failed);
     report.send();
+    // Close the pipes now: at exit the kernel would release them only after tearing
+    // down the mounts (RCU grace periods), and forge would wait for that EOF.
+    sys::close_all_fds();
     0
 }
 
-fn run(req: &Request, alive: OwnedFd) -> Result<Report, Failure> {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    if helper_gone(&alive) {
-        std::process::exit(1);
-    }
+fn run(req: &Request) -> Result<Report, Failure> {
     receive_watched_signals()?;
-    forbid_nested_user_namespaces()?;
+    // forge started us with every signal blocked: wait for exactly the watched ones.
+    watched_signals().thread_set_mask().map_err(|e| Failure::new(Step::Fork, e))?;
     mounts::enter_new_root(req)?;
     sethostname(&req.spec.hostname).map_err(|e| Failure::new(Step::Hostname, e))?;
     sys::loopback_up().map_err(|e| Failure::new(Step::Loopback, e))?;
@@ -43,31 +48,17 @@ fn run(req: &Request, alive: OwnedFd) -> Result<Report, Failure> {
     Ok(reap_until_exit(builder))
 }
 
-/// Whether the helper already died (its end of the pipe is closed): then the
-/// parent-death signal came too early to reach us.
-fn helper_gone(alive: &OwnedFd) -> bool {
-    let mut fds = [PollFd::new(alive.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
-}
-
 extern "C" fn ignore(_: libc::c_int) {}
 
 /// Pid 1 gets only the signals it has handlers for: install no-op handlers so the
 /// blocked signals queue up for sigwait.
 fn receive_watched_signals() -> Result<(), Failure> {
-    let action = SigAction::new(SigHandler::Handler(ignore), SaFlags::SA_RESTART, nix::sys::signal::SigSet::empty());
+    let action = SigAction::new(SigHandler::Handler(ignore), SaFlags::SA_RESTART, SigSet::empty());
     for sig in watched_signals().iter() {
         // SAFETY: the handler does nothing, so it is async-signal-safe.
         unsafe { sigaction(sig, &action) }.map_err(|e| Failure::new(Step::Fork, e))?;
     }
     Ok(())
-}
-
-/// Sets this user namespace's limit of nested user namespaces to 0, so `unshare -U`
-/// inside fails instead of handing the builder a fresh set of capabilities.
-fn forbid_nested_user_namespaces() -> Result<(), Failure> {
-    const LIMIT: &str = "/proc/sys/user/max_user_namespaces";
-    std::fs::write(LIMIT, "0").map_err(Failure::io(Step::Limits, LIMIT))
 }
 
 /// Reaps every child until the builder exits; forwards termination signals to it.
@@ -77,6 +68,7 @@ fn reap_until_exit(builder: Pid) -> Report {
         match signals.wait() {
             Ok(Signal::SIGCHLD) => {
                 if let Some(report) = reap(builder) {
+                    kill_the_rest();
                     return report;
                 }
             }
@@ -84,6 +76,20 @@ fn reap_until_exit(builder: Pid) -> Report {
                 let _ = kill(builder, sig);
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// Kills and reaps every other process of the namespace, so that when forge reads the
+/// report nothing of the sandbox runs any more (forge need not wait for init's own,
+/// slower, teardown of the namespaces).
+fn kill_the_rest() {
+    loop {
+        let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+        match waitpid(Pid::from_raw(-1), None) {
+            Err(nix::errno::Errno::ECHILD) => return,
+            Err(nix::errno::Errno::EINTR) | Ok(_) => {}
+            Err(_) => return,
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The sandbox every build step runs in: rootless, hermetic, cheap.
 //!
-//! [`run`] starts a helper by re-executing the forge binary (`/proc/self/exe
-//! __forge-sandbox-helper`), so a multi-threaded caller never runs setup code after
-//! fork. The helper unshares user, mount, pid, net, uts, ipc and cgroup namespaces,
-//! maps uid/gid 0 to the caller and forks init (pid 1), which builds the filesystem
+//! [`run`] clones a child straight into new user, mount, pid, net, uts, ipc and
+//! cgroup namespaces; between clone and exec it only maps uid/gid 0 to the caller
+//! and moves fds (async-signal-safe, so a multi-threaded caller is fine), then it
+//! re-executes forge (`/proc/self/exe __forge-sandbox-helper`) as init (pid 1),
+//! which reads the request and builds the filesystem
 //! (read-only overlay root, fresh /proc, minimal /dev, tmpfs /tmp and build dir,
 //! binds), pivots into it, and forks the builder. The builder drops every
-//! capability, enables Landlock and no_new_privs, marks inherited fds close-on-exec
+//! capability, enables Landlock and no_new_privs, refuses set-id chmods (seccomp),
+//! marks inherited fds close-on-exec
 //! and execs with a cleared environment. The order of operations, what is visible
 //! and the environment contract are in docs/architecture.md.
 //!
@@ -19,6 +21,8 @@ mod error;
 mod helper;
 mod init;
 mod mounts;
+mod seccomp;
+mod spawn;
 mod spec;
 mod supervise;
 mod sys;

@@ -40,10 +40,16 @@ pub(crate) fn enter_new_root(req: &Request) -> Result<(), Failure> {
     let dev_nodes =
         DEV_NODES.iter().map(|n| host_tree(Path::new("/dev").join(n).as_path(), 0)).collect::<Result<Vec<_>, _>>()?;
     let scaffold = scaffold(&grafts, &spec.build_dir)?;
+    // Attached (under the root about to cover it) rather than left detached: closing a
+    // detached mount costs an expedited RCU grace period; attached, it goes with the
+    // old root in the one such period that pivot_root's detach pays anyway.
+    let stage = open_path(Path::new(STAGE), true)?;
+    sys::move_mount(scaffold.as_fd(), stage.as_fd()).map_err(Failure::at(Step::Mount, STAGE))?;
     mount_root(&layers, &scaffold)?;
-    drop((layers, scaffold));
+    drop((layers, scaffold, stage));
     let root = open_path(Path::new(STAGE), true)?;
     let proc = mount_proc(&root)?;
+    forbid_nested_user_namespaces(&proc)?;
     if let Some(Emulator::Register { interpreter }) = &req.emulator {
         super::binfmt::register(&proc, interpreter, spec.arch)?;
     }
@@ -191,6 +197,18 @@ fn attach_fs(root: &OwnedFd, inside: &Path, opts: &[(&str, Option<&str>)], attrs
 /// A /proc of the sandbox's own pid namespace.
 fn mount_proc(root: &OwnedFd) -> Result<OwnedFd, Failure> {
     attach(root, "proc", Path::new("/proc"), &[], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+}
+
+/// Sets this user namespace's limit of nested user namespaces to 0, so `unshare -U`
+/// inside fails instead of handing the builder a fresh set of capabilities. Written
+/// through the sandbox's own /proc: the host's may be read-only (containers).
+fn forbid_nested_user_namespaces(proc: &OwnedFd) -> Result<(), Failure> {
+    const LIMIT: &str = "sys/user/max_user_namespaces";
+    let fd = openat(Some(proc.as_raw_fd()), LIMIT, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(Failure::at(Step::Limits, "/proc/sys/user/max_user_namespaces"))?;
+    // SAFETY: openat just returned this fd; we are its only owner.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    nix::unistd::write(&fd, b"0").map(drop).map_err(Failure::at(Step::Limits, "/proc/sys/user/max_user_namespaces"))
 }
 
 /// Re-mounts the kernel-tuning parts of /proc read-only over themselves.

@@ -5,26 +5,21 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::wait::waitpid;
 
-use super::helper::HELPER_ARG;
 use super::spec::SandboxSpec;
 use super::wire::{Report, Request};
-use super::{binfmt, SandboxError};
+use super::{binfmt, spawn, SandboxError};
 
-/// How long a stopped sandbox gets to die before its helper is SIGKILLed.
-const KILL_GRACE: Duration = Duration::from_secs(5);
 /// How often a run looks at its cancel flag.
 const CANCEL_TICK: Duration = Duration::from_millis(100);
 
@@ -155,19 +150,32 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
     spec.validate()?;
     let emulator = binfmt::emulator_for(spec.arch)?;
     let cores = match spec.cores {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        0 => usable_cpus(),
         n => n,
     };
     if let Some(dir) = &spec.build_dir_host {
         std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     }
     let mut log = Log::open(spec)?;
-    let started = Instant::now();
+    let start_time = Instant::now();
     let req = Request { spec: spec.clone(), cores, emulator };
-    let (mut child, status) = spawn_helper(&req)?;
-    let pumped = pump(&mut child, status, spec, sink, &mut log, cancel);
-    let _ = child.wait();
-    let duration = started.elapsed();
+    let started = spawn::start(&req)?;
+    let init = started.init;
+    let pumped = pump(started, spec, sink, &mut log, cancel);
+    if pumped.is_err() {
+        // Nobody drains the pipes any more: end the sandbox rather than wait on it.
+        let _ = kill(init, Signal::SIGKILL);
+    }
+    if reported_exit(&pumped) {
+        // Init killed and reaped everything before reporting: its own exit (tearing
+        // down the mounts, an RCU grace period or two) need not delay the caller.
+        reap_later(init);
+    } else {
+        // Killed or broken: init is reaped only after every process of its pid
+        // namespace is gone, which must hold before the build dir is touched.
+        let _ = waitpid(init, None);
+    }
+    let duration = start_time.elapsed();
     strip_setid_bits(spec);
     let status = pumped.and_then(|(report, stopped)| settle(report, stopped, spec));
     let failed = !matches!(status, Ok(s) if s.success());
@@ -175,43 +183,34 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
     Ok(Outcome { status: status?, duration, log_truncated: log.truncated, kept_build_dir })
 }
 
-fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + '_ {
-    move |source| SandboxError::Io { path: path.to_owned(), source }
+/// Whether init reported the builder's end (then everything else is dead already).
+fn reported_exit(pumped: &Result<(Vec<u8>, Stopped), SandboxError>) -> bool {
+    matches!(pumped, Ok((report, None)) if matches!(Report::parse(report), Some(Report::Exited(_) | Report::Signaled(_))))
 }
 
-/// Starts `/proc/self/exe __forge-sandbox-helper` with the request on stdin and the
-/// status pipe on fd 3. Only async-signal-safe calls run between fork and exec.
-fn spawn_helper(req: &Request) -> Result<(Child, File), SandboxError> {
-    let exe = PathBuf::from("/proc/self/exe");
-    let spawn_err = |err| SandboxError::Spawn { exe: exe.clone(), err };
-    let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_err(e.into()))?;
-    let parent = std::process::id() as libc::pid_t;
-    let status_fd = status_w.as_raw_fd();
-    let mut cmd = Command::new(&exe);
-    cmd.arg(HELPER_ARG).env_clear().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // SAFETY: setsid, prctl, getppid, dup2 and _exit are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0
-                || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0
-                || libc::dup2(status_fd, super::wire::STATUS_FD) < 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                libc::_exit(1); // forge died before the death signal was armed
-            }
-            Ok(())
-        })
-    };
-    let mut child = cmd.spawn().map_err(spawn_err)?;
-    drop(status_w);
-    let json = serde_json::to_vec(req).map_err(|e| spawn_err(std::io::Error::other(e)))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that died before reading says why on the status pipe.
-        let _ = stdin.write_all(&json);
+/// Reaps `pid` now if it is done, else on a short-lived thread.
+fn reap_later(pid: nix::unistd::Pid) {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus};
+    if !matches!(waitpid(pid, Some(WaitPidFlag::WNOHANG)), Ok(WaitStatus::StillAlive)) {
+        return;
     }
-    Ok((child, File::from(status_r)))
+    let spawned = std::thread::Builder::new().name("forge-reap".into()).spawn(move || waitpid(pid, None));
+    if spawned.is_err() {
+        let _ = waitpid(pid, None);
+    }
+}
+
+/// CPUs this process may run on (its affinity mask): cheaper than
+/// `available_parallelism`, which also reads cgroup files on every call.
+fn usable_cpus() -> u32 {
+    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .map(|set| (0..nix::sched::CpuSet::count()).filter(|&i| set.is_set(i).unwrap_or(false)).count() as u32)
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + '_ {
+    move |source| SandboxError::Io { path: path.to_owned(), source }
 }
 
 /// Why the run was stopped from outside, if it was.
@@ -220,28 +219,24 @@ type Stopped = Option<Status>;
 /// Moves output until every process holding the pipes is gone; enforces the
 /// deadline and cancellation. Returns the status pipe's contents.
 fn pump(
-    child: &mut Child,
-    mut status: File,
+    started: spawn::Started,
     spec: &SandboxSpec,
     sink: &mut dyn OutputSink,
     log: &mut Log,
     cancel: &Cancel,
 ) -> Result<(Vec<u8>, Stopped), SandboxError> {
-    let helper = Pid::from_raw(child.id() as i32);
+    let init = started.init;
     let deadline = spec.timeout.map(|t| Instant::now() + t);
-    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(SandboxError::Protocol { detail: "helper pipes missing".into() });
-    };
+    let (mut out, mut err, mut status) =
+        (File::from(started.stdout), File::from(started.stderr), File::from(started.status));
     let mut open = [true; 3];
     let mut report = Vec::new();
     let mut stopped: Stopped = None;
-    let mut stop_sent: Option<Instant> = None;
     let mut buf = vec![0u8; 64 << 10];
     while open.iter().any(|o| *o) {
-        let wait = match (stop_sent, deadline) {
-            (Some(_), _) => CANCEL_TICK,
+        let wait = match (stopped, deadline) {
             (None, Some(d)) => d.saturating_duration_since(Instant::now()).min(CANCEL_TICK),
-            (None, None) => CANCEL_TICK,
+            _ => CANCEL_TICK,
         };
         let ready = {
             let fds = [out.as_fd(), err.as_fd(), status.as_fd()];
@@ -277,26 +272,16 @@ fn pump(
                 log.write(bytes)?;
             }
         }
-        match stop_sent {
-            None => {
-                let why = if deadline.is_some_and(|d| Instant::now() >= d) {
-                    Some(Status::TimedOut)
-                } else if cancel.is_cancelled() {
-                    Some(Status::Interrupted)
-                } else {
-                    None
-                };
-                if why.is_some() {
-                    stopped = why;
-                    stop_sent = Some(Instant::now());
-                    // The helper kills init; the kernel then kills the whole pid namespace.
-                    let _ = kill(helper, Signal::SIGTERM);
-                }
+        if stopped.is_none() {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                stopped = Some(Status::TimedOut);
+            } else if cancel.is_cancelled() {
+                stopped = Some(Status::Interrupted);
             }
-            Some(at) if at.elapsed() > KILL_GRACE => {
-                let _ = kill(helper, Signal::SIGKILL);
+            if stopped.is_some() {
+                // When init dies the kernel kills its whole pid namespace.
+                let _ = kill(init, Signal::SIGKILL);
             }
-            Some(_) => {}
         }
     }
     Ok((report, stopped))
@@ -304,6 +289,9 @@ fn pump(
 
 /// The builder's status from its report, or why there is none.
 fn settle(report: Vec<u8>, stopped: Stopped, spec: &SandboxSpec) -> Result<Status, SandboxError> {
+    if let Some(f) = spawn::early_failure_of(&report) {
+        return Err(SandboxError::from_failure(f, &spec.argv[0]));
+    }
     match (Report::parse(&report), stopped) {
         (Some(Report::Exited(c)), _) => Ok(Status::Exited(c)),
         (Some(Report::Signaled(s)), None) => Ok(Status::Signaled(s)),
@@ -392,5 +380,50 @@ fn finish_build_dir(spec: &SandboxSpec, failed: bool) -> Result<Option<PathBuf>,
         Ok(()) => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(SandboxError::Io { path: dir.clone(), source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::Bind;
+
+    #[test]
+    fn setid_bits_are_stripped_under_rw_binds_without_following_symlinks() {
+        let out = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+        let set = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        std::fs::create_dir(out.path().join("d")).unwrap();
+        for (f, m) in [("suid", 0o4755), ("d/sgid", 0o2711), ("plain", 0o644)] {
+            std::fs::write(out.path().join(f), b"x").unwrap();
+            set(&out.path().join(f), m);
+        }
+        let target = outside.path().join("host-suid");
+        std::fs::write(&target, b"x").unwrap();
+        set(&target, 0o4755);
+        std::os::unix::fs::symlink(&target, out.path().join("link")).unwrap();
+        let mut spec = SandboxSpec::new("/", vec!["true".into()]);
+        spec.rw_binds.push(Bind::new(out.path(), "/out"));
+        strip_setid_bits(&spec);
+        assert_eq!(mode(&out.path().join("suid")), 0o755);
+        assert_eq!(mode(&out.path().join("d/sgid")), 0o711);
+        assert_eq!(mode(&out.path().join("plain")), 0o644);
+        assert_eq!(mode(&target), 0o4755, "a symlink's target outside the output is not touched");
+    }
+
+    #[test]
+    fn the_log_keeps_exactly_the_limit_then_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = SandboxSpec::new("/", vec!["true".into()]);
+        spec.log = Some(dir.path().join("log"));
+        spec.log_limit = 5;
+        let mut log = Log::open(&spec).unwrap();
+        log.write(b"abc").unwrap();
+        log.write(b"defg").unwrap();
+        log.write(b"hij").unwrap();
+        assert!(log.truncated);
+        let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
+        assert_eq!(text, "abcde\n[forge: log truncated at 5 bytes]\n");
     }
 }

@@ -150,6 +150,12 @@ pub fn cloexec_from_3() -> Result<(), Errno> {
     unit_result(unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) })
 }
 
+/// Closes every fd of this process.
+pub fn close_all_fds() {
+    // SAFETY: plain syscall on integers; the caller uses no fd afterwards.
+    unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) };
+}
+
 /// Empties the bounding, ambient, inheritable, permitted and effective capability
 /// sets and locks securebits so that uid 0 gains nothing at exec.
 pub fn drop_capabilities() -> Result<(), Errno> {

@@ -47,6 +47,7 @@ pub(crate) enum Step {
     Limits,
     Capabilities,
     Landlock,
+    Seccomp,
     Cwd,
     Exec,
 }
@@ -69,6 +70,7 @@ impl std::fmt::Display for Step {
             Step::Limits => "limiting nested namespaces",
             Step::Capabilities => "dropping capabilities",
             Step::Landlock => "enabling Landlock",
+            Step::Seccomp => "installing the seccomp filter",
             Step::Cwd => "entering the working directory",
             Step::Exec => "exec",
         })

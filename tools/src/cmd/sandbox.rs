@@ -31,7 +31,7 @@ registered with the F flag.
 
 Examples:
   forge sandbox --root ./sysroot -- /bin/sh -c 'id; hostname'
-  forge sandbox --root ./sysroot --ro ./src:/src --rw ./out:/out -- make -C /src DESTDIR=/out install
+  forge sandbox --root ./sysroot --ro ./src:/src --rw ./out:/out -- make -C /src install
   forge sandbox --root ./arm64-sysroot --arch aarch64 -- /bin/uname -m
 
 Exit status: CMD's own; 128+N when a signal N killed it; 124 when --timeout passed; 130

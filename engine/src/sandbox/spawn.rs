@@ -1,0 +1,180 @@
+//! Starting a sandbox from a multi-threaded process. One clone() (vfork-like, as
+//! posix_spawn) creates the child
+//! directly in new user, mount, pid, net, uts, ipc and cgroup namespaces (so it is pid
+//! 1 there); between clone and exec it makes only async-signal-safe system calls on
+//! buffers prepared beforehand: parent-death signal, setsid, its own uid/gid maps,
+//! dup2 of the pipes, then exec of forge itself as the sandbox's init.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+use super::helper::HELPER_ARG;
+use super::wire::{Failure, Request, Step, STATUS_FD};
+use super::SandboxError;
+
+/// First byte of the binary record the child writes when it fails before exec
+/// (it cannot format JSON there): then a step byte and the errno, little-endian.
+pub(crate) const EARLY_FAILURE: u8 = 0xff;
+const EARLY_ID_MAP: u8 = 1;
+const EARLY_EXEC: u8 = 2;
+
+/// A started sandbox: its init's pid (in forge's namespace) and forge's pipe ends.
+pub(crate) struct Started {
+    pub init: Pid,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub status: OwnedFd,
+}
+
+/// What the child does between clone and exec, all prepared before clone.
+struct ChildPlan {
+    id_maps: [(CString, Vec<u8>); 3],
+    /// (source, target) of each dup2: request memfd -> 0, pipes -> 1, 2, 3.
+    fds: [(RawFd, RawFd); 4],
+    status: RawFd,
+    exe: CString,
+    argv: [*const libc::c_char; 3],
+    envp: [*const libc::c_char; 1],
+}
+
+/// Starts the sandbox's init with `req`.
+pub(crate) fn start(req: &Request) -> Result<Started, SandboxError> {
+    let err = |e: Errno| SandboxError::Spawn { exe: "/proc/self/exe".into(), err: e.into() };
+    let request = request_memfd(req)?;
+    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
+    let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let exe = c"/proc/self/exe".to_owned();
+    let arg = CString::new(HELPER_ARG).map_err(|_| err(Errno::EINVAL))?;
+    let plan = ChildPlan {
+        id_maps: [
+            (c"/proc/self/setgroups".to_owned(), b"deny".to_vec()),
+            (c"/proc/self/uid_map".to_owned(), format!("0 {uid} 1").into_bytes()),
+            (c"/proc/self/gid_map".to_owned(), format!("0 {gid} 1").into_bytes()),
+        ],
+        fds: [
+            (request.as_raw_fd(), 0),
+            (out_w.as_raw_fd(), 1),
+            (err_w.as_raw_fd(), 2),
+            (status_w.as_raw_fd(), STATUS_FD),
+        ],
+        status: status_w.as_raw_fd(),
+        argv: [exe.as_ptr(), arg.as_ptr(), std::ptr::null()],
+        envp: [std::ptr::null()],
+        exe,
+    };
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWCGROUP;
+    let pid = clone_vfork(flags, &plan).map_err(|e| SandboxError::from_failure(Failure::new(Step::Unshare, e), ""))?;
+    drop((request, out_w, err_w, status_w));
+    Ok(Started { init: pid, stdout: out_r, stderr: err_r, status: status_r })
+}
+
+/// Stack for the child between clone and exec: it runs few, shallow calls.
+const CHILD_STACK: usize = 64 << 10;
+
+/// clone(CLONE_VM | CLONE_VFORK) as posix_spawn does: the child borrows this address
+/// space (no page tables copied, however large the scheduler's heap) on its own stack,
+/// and this thread waits until it has exec'd. Every signal stays blocked in the child
+/// (a handler of forge must never run there); init sets its own mask.
+fn clone_vfork(ns_flags: libc::c_int, plan: &ChildPlan) -> Result<Pid, Errno> {
+    extern "C" fn trampoline(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: arg is the &ChildPlan passed below, alive while the parent waits.
+        unsafe { child_main(&*(arg as *const ChildPlan)) }
+    }
+    let mut stack = vec![0u8; CHILD_STACK];
+    // SAFETY: the top of our own buffer, rounded down to the 16 bytes the ABI wants.
+    let top = unsafe { stack.as_mut_ptr().add(CHILD_STACK) };
+    let top = (top as usize & !15) as *mut libc::c_void;
+    // SAFETY: sigset_t is plain data; sigfillset initializes it.
+    let (mut all, mut old): (libc::sigset_t, libc::sigset_t) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    // SAFETY: valid sigset pointers.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    let flags = ns_flags | libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    // SAFETY: the child runs `trampoline` on `stack`, touches only `plan` and its own
+    // stack, and ends in execve or _exit; CLONE_VFORK keeps both alive until then.
+    let pid = unsafe { libc::clone(trampoline, top, flags, plan as *const ChildPlan as *mut libc::c_void) };
+    let errno = Errno::last();
+    // SAFETY: restoring the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    drop(stack);
+    if pid < 0 {
+        Err(errno)
+    } else {
+        Ok(Pid::from_raw(pid))
+    }
+}
+
+/// The request as a sealed-size memfd the child reads as stdin: no pipe to fill,
+/// so no blocking and no SIGPIPE whatever happens to the child.
+fn request_memfd(req: &Request) -> Result<OwnedFd, SandboxError> {
+    let err = |e: std::io::Error| SandboxError::Spawn { exe: "/proc/self/exe".into(), err: e };
+    let fd = nix::sys::memfd::memfd_create(c"forge-sandbox-request", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+        .map_err(|e| err(e.into()))?;
+    let mut file = std::fs::File::from(fd);
+    let json = serde_json::to_vec(req).map_err(|e| err(std::io::Error::other(e)))?;
+    file.write_all(&json).map_err(err)?;
+    std::io::Seek::rewind(&mut file).map_err(err)?;
+    Ok(OwnedFd::from(file))
+}
+
+/// The child between clone and exec. Only async-signal-safe system calls.
+unsafe fn child_main(plan: &ChildPlan) -> ! {
+    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    // forge may have died before the death signal was armed: then no one reads.
+    let mut poll = libc::pollfd { fd: plan.status, events: libc::POLLOUT, revents: 0 };
+    if libc::poll(&mut poll, 1, 0) < 0 || poll.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+        libc::_exit(1);
+    }
+    libc::setsid();
+    for (path, content) in &plan.id_maps {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 || libc::write(fd, content.as_ptr().cast(), content.len()) != content.len() as isize {
+            early_failure(plan.status, EARLY_ID_MAP);
+        }
+        libc::close(fd);
+    }
+    for &(from, to) in &plan.fds {
+        // dup2 onto itself keeps close-on-exec set: clear it instead.
+        let ok = if from == to { libc::fcntl(from, libc::F_SETFD, 0) >= 0 } else { libc::dup2(from, to) >= 0 };
+        if !ok {
+            early_failure(plan.status, EARLY_EXEC);
+        }
+    }
+    libc::execve(plan.exe.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+    early_failure(STATUS_FD, EARLY_EXEC)
+}
+
+unsafe fn early_failure(fd: RawFd, step: u8) -> ! {
+    let errno = *libc::__errno_location();
+    let mut record = [EARLY_FAILURE, step, 0, 0, 0, 0];
+    record[2..].copy_from_slice(&errno.to_le_bytes());
+    libc::write(fd, record.as_ptr().cast(), record.len());
+    libc::_exit(127)
+}
+
+/// Decodes an early-failure record.
+pub(crate) fn early_failure_of(bytes: &[u8]) -> Option<Failure> {
+    match bytes {
+        [EARLY_FAILURE, step, e0, e1, e2, e3, ..] => {
+            let errno = i32::from_le_bytes([*e0, *e1, *e2, *e3]);
+            let step = if *step == EARLY_ID_MAP { Step::IdMap } else { Step::Request };
+            Some(Failure { step, path: None, errno, detail: Some("before exec of the sandbox's init".into()) })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmark: a whole `forge sandbox -- /bin/true` (process start, full sandbox setup,
+# teardown) against bubblewrap doing the same namespaces and mounts, in the same run.
+# Prints each median and forge/bwrap (the goal is <= 0.8), the ratio of the minimums
+# and of CPU time (both far less sensitive to a busy machine than the median).
+#   bash tests/benches/sandbox.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs=${1:-300}
+for tool in hyperfine bwrap busybox python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine bubblewrap busybox-static)"; exit 4; }
+done
+cargo build --release -q -p forge
+forge=$PWD/target/release/forge
+
+root=$(mktemp -d)
+out=$(mktemp -d)
+trap 'rm -rf "$root" "$out"' EXIT
+chmod 755 "$root"
+# bwrap cannot create mount points in a read-only root: give it proc, dev, tmp.
+mkdir -p "$root/bin" "$root/proc" "$root/dev" "$root/tmp"
+cp "$(command -v busybox)" "$root/bin/busybox"
+ln -s busybox "$root/bin/true"
+ln -s busybox "$root/bin/sh"
+
+bench() { # label, then the user prefix (may be empty)
+  local label=$1; shift
+  echo "== $label"
+  hyperfine -N --warmup 30 --runs "$runs" --export-json "$out/$label.json" \
+    -n forge "$* $forge sandbox --root $root -- /bin/true" \
+    -n bwrap "$* bwrap --unshare-all --ro-bind $root / --proc /proc --dev /dev --tmpfs /tmp /bin/true" \
+    >/dev/null
+  python3 - "$out/$label.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+f, b = r["forge"], r["bwrap"]
+ms = lambda x: "median %.2f ms (mean %.2f, min %.2f, max %.2f)" % tuple(1000 * x[k] for k in ("median", "mean", "min", "max"))
+print("forge sandbox:", ms(f))
+print("bwrap:        ", ms(b))
+print("ratio forge/bwrap (median): %.2fx" % (f["median"] / b["median"]))
+print("ratio forge/bwrap (min):    %.2fx" % (f["min"] / b["min"]))
+cpu = lambda x: x["user"] + x["system"]
+print("CPU user+sys (mean): forge %.2f ms, bwrap %.2f ms, ratio %.2fx" % (1000 * cpu(f), 1000 * cpu(b), cpu(f) / cpu(b)))
+PY
+}
+
+bench "as-$(id -un)"
+if [ "$(id -u)" = 0 ] && id forge-test >/dev/null 2>&1; then
+  chmod 755 "$out"
+  bench "as-forge-test" setpriv --reuid=forge-test --regid=forge-test --clear-groups
+fi
