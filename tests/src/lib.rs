@@ -24,7 +24,10 @@ pub fn forge_bin() -> PathBuf {
 pub fn forge(store: &Path) -> Command {
     let mut cmd = Command::new(forge_bin());
     cmd.arg("--store").arg(store);
-    cmd.env_remove("FORGE_STORE").env_remove("FORGE_MIRRORS");
+    cmd.env_remove("FORGE_STORE")
+        .env_remove("FORGE_MIRRORS")
+        .env_remove("FORGE_GIT_MIRRORS")
+        .env_remove("FORGE_CONFIG");
     cmd
 }
 

@@ -110,8 +110,8 @@ pub struct Unpacked {
 /// Why an archive could not be unpacked. `archive` names the input.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
 
     #[error("{archive}: not an archive forge can unpack (first bytes: {magic}); supported: tar, tar.gz, tar.xz, tar.bz2, tar.zst, zip, deb, apk")]
     UnknownFormat { archive: String, magic: String },
@@ -149,7 +149,7 @@ pub enum Error {
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { path, source }
+        move |error| Error::Io { path, error }
     }
 }
 

@@ -18,7 +18,9 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<forge_engine::archive::Error>() {
             return match e {
-                forge_engine::archive::Error::Io { .. } => exit::FAILED,
+                forge_engine::archive::Error::Io { error, .. } if error.kind() != std::io::ErrorKind::NotFound => {
+                    exit::FAILED
+                }
                 _ => exit::BAD_INPUT,
             };
         }
