@@ -19,10 +19,30 @@ forge=$repo/target/release/forge
 
 if [ ! -s "$archive" ]; then
     echo "making $archive (about 100 MB compressed) ..."
-    # Regular files up to ~420 MB of input, in a fixed order.
-    find /usr/share /usr/lib -xdev -type f -readable -size -50M 2>/dev/null | LC_ALL=C sort |
-        awk -v limit=$((420 * 1024 * 1024)) 'BEGIN{t=0} { cmd="stat -c %s \"" $0 "\""; cmd | getline s; close(cmd); t+=s; print; if (t > limit) exit }' \
-        > "$work/list"
+    # Regular files, in a fixed order, until ~420 MB of input.
+    python3 - "$work/list" <<'PY'
+import os, sys
+total, limit, out = 0, 420 << 20, []
+for top in ("/usr/share", "/usr/lib"):
+    for root, dirs, files in os.walk(top):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if os.path.isfile(path) and not os.path.islink(path) and st.st_size < 50 << 20 and os.access(path, os.R_OK):
+                out.append(path)
+                total += st.st_size
+            if total > limit:
+                break
+        if total > limit:
+            break
+    if total > limit:
+        break
+open(sys.argv[1], "w").write("\n".join(out) + "\n")
+PY
     tar --no-recursion -cf - -T "$work/list" 2>/dev/null | xz -6 -T"$threads" > "$archive.tmp"
     mv "$archive.tmp" "$archive"
 fi
