@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use forge_engine::archive::{self, Error, Format, Limits, UnpackOptions};
-use forge_tests::have_tool;
+use forge_tests::{have_tool, nix_hash};
 
 /// Appends a tar entry with exactly the given name and link name: the tar crate's
 /// own setters refuse `..` and absolute paths, and these tests need them.
@@ -273,12 +273,6 @@ fn garbage_is_an_unknown_format_and_truncation_is_corrupt() {
 }
 
 // ---- formats made by the real tools, checked with nix-hash ----
-
-fn nix_hash(path: &Path) -> String {
-    let out = Command::new("nix-hash").args(["--type", "sha256", "--base32"]).arg(path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap();

@@ -74,3 +74,10 @@ pub fn have_tool(name: &str) -> bool {
     }
     found
 }
+
+/// `nix-hash --type sha256 --base32 PATH`: the oracle for NAR hashes of trees.
+pub fn nix_hash(path: &Path) -> String {
+    let out = Command::new("nix-hash").args(["--type", "sha256", "--base32"]).arg(path).output().expect("run nix-hash");
+    assert!(out.status.success(), "nix-hash {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
