@@ -243,6 +243,23 @@ fn too_many_entries_are_refused() {
 }
 
 #[test]
+fn a_huge_gnu_long_name_is_refused_before_it_is_read_into_memory() {
+    let s = Scene::new();
+    let tar = write_tar(s.path(), |b| {
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_mode(0o644);
+        h.set_size(64 << 20);
+        h.set_cksum();
+        b.append(&h, &vec![b'a'; 64 << 20][..]).unwrap();
+        file(b, "short", b"x");
+    });
+    let err = unpack(&tar, &s.out()).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }) && err.to_string().contains("tar metadata"), "{err}");
+}
+
+#[test]
 fn a_non_empty_destination_is_refused() {
     let s = Scene::new();
     let tar = write_tar(s.path(), |b| file(b, "a", b"x"));

@@ -17,7 +17,9 @@
 //! - entry names that are absolute or contain `..` are refused, as is any entry
 //!   whose parent is a symlink or a file of the archive; hardlinks must name a file
 //!   unpacked earlier; later entries replace earlier ones of the same name;
-//! - [`Limits`] bound the number of entries and the bytes written.
+//! - [`Limits`] bound the number of entries and the bytes written; tar metadata
+//!   between two entries (long names, PAX records) is bounded to 8 MiB, since the
+//!   tar reader holds it in memory.
 //!
 //! Writes go through cap-std, so even a wrong check here cannot escape `dest`.
 
