@@ -73,13 +73,13 @@ pub enum Error {
     #[error("invalid Git LFS pointer: {why}")]
     BadLfsPointer { why: String },
 
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
 }
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
-    move |source| Error::Io { path, source }
+    move |error| Error::Io { path, error }
 }
 
 /// Whether a repository location is on this machine.
@@ -203,7 +203,7 @@ fn write_blobs(repo: &Path, entries: &[TreeEntry], out: &mut TreeWriter) -> Resu
         return Err(Error::GitMissing { why: "no pipes to git cat-file".into() });
     };
     let mut reader = BufReader::with_capacity(1 << 20, stdout);
-    let pipe_err = |e: std::io::Error| Error::Io { path: repo.to_owned(), source: e };
+    let pipe_err = |e: std::io::Error| Error::Io { path: repo.to_owned(), error: e };
     for entry in entries {
         out.count_entry()?;
         let Some(rel) = entry_path(out.source(), &entry.path, 0)? else { continue };

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use forge_engine::archive::{self, Error, Format, Limits, UnpackOptions};
-use forge_tests::have_tool;
+use forge_tests::{have_tool, nix_hash};
 
 /// Appends a tar entry with exactly the given name and link name: the tar crate's
 /// own setters refuse `..` and absolute paths, and these tests need them.
@@ -243,6 +243,23 @@ fn too_many_entries_are_refused() {
 }
 
 #[test]
+fn a_huge_gnu_long_name_is_refused_before_it_is_read_into_memory() {
+    let s = Scene::new();
+    let tar = write_tar(s.path(), |b| {
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_mode(0o644);
+        h.set_size(64 << 20);
+        h.set_cksum();
+        b.append(&h, &vec![b'a'; 64 << 20][..]).unwrap();
+        file(b, "short", b"x");
+    });
+    let err = unpack(&tar, &s.out()).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }) && err.to_string().contains("tar metadata"), "{err}");
+}
+
+#[test]
 fn a_non_empty_destination_is_refused() {
     let s = Scene::new();
     let tar = write_tar(s.path(), |b| file(b, "a", b"x"));
@@ -273,12 +290,6 @@ fn garbage_is_an_unknown_format_and_truncation_is_corrupt() {
 }
 
 // ---- formats made by the real tools, checked with nix-hash ----
-
-fn nix_hash(path: &Path) -> String {
-    let out = Command::new("nix-hash").args(["--type", "sha256", "--base32"]).arg(path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap();

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use forge_engine::fetch::Mirrors;
 use forge_engine::git::{self, Error, GitSpec, LfsPointer};
-use forge_tests::have_tool;
+use forge_tests::{have_tool, nix_hash};
 
 fn run(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -19,12 +19,6 @@ fn run(dir: &Path, args: &[&str]) -> String {
         .output()
         .unwrap();
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn nix_hash(path: &Path) -> String {
-    let out = Command::new("nix-hash").args(["--type", "sha256", "--base32"]).arg(path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 

@@ -55,7 +55,10 @@ pub fn test_mirror() -> Option<PathBuf> {
 pub fn forge(store: &Path) -> Command {
     let mut cmd = Command::new(forge_bin());
     cmd.arg("--store").arg(store);
-    cmd.env_remove("FORGE_STORE").env_remove("FORGE_MIRRORS");
+    cmd.env_remove("FORGE_STORE")
+        .env_remove("FORGE_MIRRORS")
+        .env_remove("FORGE_GIT_MIRRORS")
+        .env_remove("FORGE_CONFIG");
     cmd
 }
 
@@ -101,4 +104,11 @@ pub fn have_tool(name: &str) -> bool {
         eprintln!("SKIP: `{name}` is not installed (.ci/run installs it)");
     }
     found
+}
+
+/// `nix-hash --type sha256 --base32 PATH`: the oracle for NAR hashes of trees.
+pub fn nix_hash(path: &Path) -> String {
+    let out = Command::new("nix-hash").args(["--type", "sha256", "--base32"]).arg(path).output().expect("run nix-hash");
+    assert!(out.status.success(), "nix-hash {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

@@ -1,10 +1,12 @@
 //! Reading each archive format into a [`TreeWriter`].
 
+use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::mpsc::{sync_channel, Receiver};
 
 use super::tree::{entry_path, TreeWriter};
@@ -202,11 +204,55 @@ fn corrupt(out: &TreeWriter) -> impl Fn(io::Error) -> Error + '_ {
     |e| Error::Corrupt { archive: out.source().to_owned(), why: e.to_string() }
 }
 
+/// Bytes of tar metadata (headers, GNU long names, PAX records, padding) allowed
+/// between two entries' data. The tar crate reads long names and PAX records
+/// into memory whole; this keeps a hostile archive from making that gigabytes.
+const METADATA_SLACK: u64 = 8 << 20;
+
+/// A reader that fails once more bytes pass than the budget allows: the budget
+/// is reset at each entry to its data size plus [`METADATA_SLACK`].
+struct Budgeted<R> {
+    inner: R,
+    state: Rc<Cell<(u64, u64)>>,
+}
+
+/// The handle the entry loop uses to grant each entry its data size.
+struct Budget(Rc<Cell<(u64, u64)>>);
+
+impl Budget {
+    fn grant(&self, data: u64) {
+        let (consumed, _) = self.0.get();
+        self.0.set((consumed, consumed.saturating_add(data).saturating_add(METADATA_SLACK)));
+    }
+}
+
+fn budgeted<R: Read>(inner: R) -> (Budgeted<R>, Budget) {
+    let state = Rc::new(Cell::new((0, METADATA_SLACK)));
+    (Budgeted { inner, state: state.clone() }, Budget(state))
+}
+
+impl<R: Read> Read for Budgeted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let (consumed, budget) = self.state.get();
+        let consumed = consumed + n as u64;
+        self.state.set((consumed, budget));
+        if consumed > budget {
+            return Err(io::Error::other(format!(
+                "over {METADATA_SLACK} bytes of tar metadata (long names, PAX records) before an entry; refusing"
+            )));
+        }
+        Ok(n)
+    }
+}
+
 fn unpack_tar(reader: impl Read, out: &mut TreeWriter, strip: usize) -> Result<()> {
+    let (reader, budget) = budgeted(reader);
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(corrupt(out))?;
     for entry in entries {
         let mut entry = entry.map_err(corrupt(out))?;
+        budget.grant(entry.size());
         tar_entry(&mut entry, out, strip)?;
     }
     Ok(())
@@ -340,10 +386,12 @@ fn unpack_apk(file: File, out: &mut TreeWriter, strip: usize) -> Result<()> {
     let mut r = BufReader::with_capacity(BUF, file);
     while !r.fill_buf().map_err(corrupt(out))?.is_empty() {
         // bufread::GzDecoder consumes exactly one gzip member from `r`.
-        let mut archive = tar::Archive::new(flate2::bufread::GzDecoder::new(&mut r));
+        let (stream, budget) = budgeted(flate2::bufread::GzDecoder::new(&mut r));
+        let mut archive = tar::Archive::new(stream);
         let mut control = None;
         for entry in archive.entries().map_err(corrupt(out))? {
             let mut entry = entry.map_err(corrupt(out))?;
+            budget.grant(entry.size());
             let is_control = *control.get_or_insert_with(|| {
                 let name = entry.path_bytes();
                 name.starts_with(b".SIGN.") || &*name == b".PKGINFO"
@@ -352,7 +400,8 @@ fn unpack_apk(file: File, out: &mut TreeWriter, strip: usize) -> Result<()> {
                 tar_entry(&mut entry, out, strip)?;
             }
         }
-        io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(corrupt(out))?;
+        let mut rest = archive.into_inner().inner;
+        io::copy(&mut rest, &mut io::sink()).map_err(corrupt(out))?;
     }
     Ok(())
 }

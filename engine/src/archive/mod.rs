@@ -17,7 +17,9 @@
 //! - entry names that are absolute or contain `..` are refused, as is any entry
 //!   whose parent is a symlink or a file of the archive; hardlinks must name a file
 //!   unpacked earlier; later entries replace earlier ones of the same name;
-//! - [`Limits`] bound the number of entries and the bytes written.
+//! - [`Limits`] bound the number of entries and the bytes written; tar metadata
+//!   between two entries (long names, PAX records) is bounded to 8 MiB, since the
+//!   tar reader holds it in memory.
 //!
 //! Writes go through cap-std, so even a wrong check here cannot escape `dest`.
 
@@ -110,8 +112,8 @@ pub struct Unpacked {
 /// Why an archive could not be unpacked. `archive` names the input.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
 
     #[error("{archive}: not an archive forge can unpack (first bytes: {magic}); supported: tar, tar.gz, tar.xz, tar.bz2, tar.zst, zip, deb, apk")]
     UnknownFormat { archive: String, magic: String },
@@ -149,7 +151,7 @@ pub enum Error {
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { path, source }
+        move |error| Error::Io { path, error }
     }
 }
 

@@ -237,7 +237,7 @@ impl TreeWriter {
 
     fn io_err(&self, rel: &Path) -> impl FnOnce(io::Error) -> Error {
         let path = self.dest.join(rel);
-        move |source| Error::Io { path, source }
+        move |error| Error::Io { path, error }
     }
 
     /// Applies the normalized directory mode and returns what was done.

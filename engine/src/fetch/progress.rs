@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// Downloads known to be smaller than this show no progress: they are over at once.
+const SMALL: u64 = 4 << 20;
+
 /// Plain progress lines come this often.
 const LINE_EVERY: Duration = Duration::from_secs(10);
 
@@ -17,7 +20,7 @@ pub(super) enum Progress {
 
 impl Progress {
     pub fn new(enabled: bool, name: &str, url: &str, total: Option<u64>, have: u64) -> Progress {
-        if !enabled {
+        if !enabled || total.is_some_and(|t| t < SMALL) {
             return Progress::Off;
         }
         if !std::io::stderr().is_terminal() {

@@ -65,7 +65,9 @@ fn code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
         }
         if let Some(e) = cause.downcast_ref::<forge_engine::archive::Error>() {
             return Some(match e {
-                forge_engine::archive::Error::Io { .. } => exit::FAILED,
+                forge_engine::archive::Error::Io { error, .. } if error.kind() != std::io::ErrorKind::NotFound => {
+                    exit::FAILED
+                }
                 _ => exit::BAD_INPUT,
             });
         }
