@@ -7,6 +7,9 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] forge_store::Error),
 
+    #[error(transparent)]
+    Apk(#[from] crate::apk::Error),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

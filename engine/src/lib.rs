@@ -4,6 +4,7 @@
 //! own an error enum for their format; [`Error`] wraps them with the context of the
 //! step that failed.
 
+pub mod apk;
 pub mod error;
 
 pub use error::{Error, Result};
