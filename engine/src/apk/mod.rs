@@ -9,14 +9,14 @@
 pub mod checksum;
 // pub mod db;
 pub mod dep;
-// pub mod index;
+pub mod index;
 pub mod keys;
 // pub mod lock;
 pub mod package;
 pub mod pkginfo;
 // pub mod resolve;
+pub mod build;
 pub mod sign;
-// pub mod build;
 pub mod streams;
 pub mod tarball;
 pub mod version;
