@@ -7,7 +7,7 @@
 //! file's `APK-TOOLS.checksum.SHA1`.
 
 pub mod checksum;
-// pub mod db;
+pub mod db;
 pub mod dep;
 pub mod index;
 pub mod keys;
