@@ -6,13 +6,13 @@
 //! control stream (signature, `Q1` checksum) -> `datahash` of the data stream -> each
 //! file's `APK-TOOLS.checksum.SHA1`.
 
+pub mod build;
 pub mod checksum;
 pub mod db;
 pub mod dep;
 pub mod index;
 pub mod keys;
-// pub mod lock;
-pub mod build;
+pub mod lock;
 pub mod package;
 pub mod pkginfo;
 pub mod resolve;
