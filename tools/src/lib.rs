@@ -35,6 +35,9 @@ pub enum Command {
     /// Hash files and trees the way Nix does
     #[command(subcommand)]
     Hash(cmd::hash::HashCmd),
+    /// Read, verify and resolve Alpine packages (apk v2) and APKINDEX files
+    #[command(subcommand)]
+    Apk(cmd::apk::ApkCmd),
 }
 
 /// Runs the command line on this process's arguments.
@@ -58,5 +61,6 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Hash(c) => c.run(),
+        Command::Apk(c) => c.run(),
     }
 }

@@ -73,10 +73,10 @@ impl Error {
         move |source| Error::Io { path, source }
     }
 
-    /// Whether this error means the input was corrupt, altered or untrusted (as opposed to
-    /// a failed resolution or an I/O problem); the command line maps it to "bad input".
-    pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Unsatisfiable(_) | Error::Io { .. })
+    /// Whether this is a failed resolution (the inputs were fine, the world cannot be
+    /// met), as opposed to missing, malformed, altered or untrusted input.
+    pub fn is_unsatisfiable(&self) -> bool {
+        matches!(self, Error::Unsatisfiable(_))
     }
 }
 
