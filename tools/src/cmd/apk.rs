@@ -23,12 +23,12 @@ pub enum ApkCmd {
     /// Checks the signature over the control stream with the key it names, the datahash
     /// of the data stream and every file's APK-TOOLS.checksum.SHA1. A wrong key, an
     /// unknown key or any altered byte fails with exit status 3.
-    Inspect(InspectArgs),
+    Inspect(FileArgs),
     /// Verify an APKINDEX.tar.gz and list its packages.
     ///
     /// Text output: the signer, then one line per package: name version arch checksum
     /// size. --json prints {"signer", "description", "packages": [...]}.
-    Index(IndexArgs),
+    Index(FileArgs),
     /// Resolve a world against verified indexes and print one `name version` line per
     /// package, sorted by name.
     ///
@@ -38,20 +38,10 @@ pub enum ApkCmd {
     Resolve(ResolveArgs),
 }
 
+/// A signed file to verify and show.
 #[derive(Args)]
-pub struct InspectArgs {
-    /// The .apk file
-    file: PathBuf,
-    #[arg(long, value_name = "DIR", help = KEYS_HELP)]
-    keys: PathBuf,
-    /// Print JSON instead of text
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-pub struct IndexArgs {
-    /// The APKINDEX.tar.gz file
+pub struct FileArgs {
+    /// The .apk (inspect) or APKINDEX.tar.gz (index) file
     file: PathBuf,
     #[arg(long, value_name = "DIR", help = KEYS_HELP)]
     keys: PathBuf,
@@ -79,24 +69,22 @@ pub struct ResolveArgs {
 impl ApkCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
-            ApkCmd::Inspect(a) => a.run(),
-            ApkCmd::Index(a) => a.run(),
+            ApkCmd::Inspect(a) => inspect(a),
+            ApkCmd::Index(a) => list_index(a),
             ApkCmd::Resolve(a) => a.run(),
         }
     }
 }
 
-impl InspectArgs {
-    fn run(self) -> anyhow::Result<ExitCode> {
-        let keys = Keys::open(&self.keys)?;
-        let apk = package::read_file(&self.file, &keys)?;
-        if self.json {
-            emit(&format!("{}\n", serde_json::to_string_pretty(&apk_json(&apk))?))?;
-        } else {
-            emit(&apk_text(&apk))?;
-        }
-        Ok(ExitCode::SUCCESS)
+fn inspect(args: FileArgs) -> anyhow::Result<ExitCode> {
+    let keys = Keys::open(&args.keys)?;
+    let apk = package::read_file(&args.file, &keys)?;
+    if args.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&apk_json(&apk))?))?;
+    } else {
+        emit(&apk_text(&apk))?;
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.
@@ -211,24 +199,22 @@ fn apk_text(apk: &Apk) -> String {
     s
 }
 
-impl IndexArgs {
-    fn run(self) -> anyhow::Result<ExitCode> {
-        let keys = Keys::open(&self.keys)?;
-        let index = index::read_file(&self.file, &keys)?;
-        let signer = index.signer.as_ref().map(|s| s.key_name.clone()).unwrap_or_default();
-        if self.json {
-            let packages: Vec<Value> = index.packages.iter().map(index_package_json).collect();
-            let doc = json!({"signer": signer, "description": index.description, "packages": packages});
-            emit(&format!("{}\n", serde_json::to_string(&doc)?))?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        let mut out = format!("signer {signer}\n");
-        for p in &index.packages {
-            out += &format!("{} {} {} {} {}\n", p.name, p.version, p.arch, p.checksum, p.size);
-        }
-        emit(&out)?;
-        Ok(ExitCode::SUCCESS)
+fn list_index(args: FileArgs) -> anyhow::Result<ExitCode> {
+    let keys = Keys::open(&args.keys)?;
+    let index = index::read_file(&args.file, &keys)?;
+    let signer = index.signer.as_ref().map(|s| s.key_name.clone()).unwrap_or_default();
+    if args.json {
+        let packages: Vec<Value> = index.packages.iter().map(index_package_json).collect();
+        let doc = json!({"signer": signer, "description": index.description, "packages": packages});
+        emit(&format!("{}\n", serde_json::to_string(&doc)?))?;
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut out = format!("signer {signer}\n");
+    for p in &index.packages {
+        out += &format!("{} {} {} {} {}\n", p.name, p.version, p.arch, p.checksum, p.size);
+    }
+    emit(&out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn index_package_json(p: &IndexPackage) -> Value {
