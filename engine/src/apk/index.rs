@@ -76,14 +76,17 @@ impl IndexPackage {
             fields: vec![],
         };
         for (field, value) in &fields {
-            let at = format!("{what} (field {field}: of {})", if p.name.is_empty() { "?" } else { &p.name });
-            let number = || value.parse::<u64>().map_err(|_| Error::format(&at, format!("{value:?} is not a number")));
+            // Built only on error: formatting it for every line would dominate parsing.
+            let at = || format!("{what} (field {field}: of {})", if p.name.is_empty() { "?" } else { &p.name });
+            let number =
+                || value.parse::<u64>().map_err(|_| Error::format(&at(), format!("{value:?} is not a number")));
+            let deps = |v: &str| Dep::parse_list(v, what).map_err(|e| Error::format(&at(), e.to_string()));
             match field {
-                'C' => checksum = Some(Checksum::parse(value, &at)?),
+                'C' => checksum = Some(Checksum::parse(value, what).map_err(|e| Error::format(&at(), e.to_string()))?),
                 'P' => p.name = value.clone(),
                 'V' => {
                     if !super::version::is_valid(value) || value.is_empty() {
-                        return Err(Error::format(&at, format!("invalid version {value:?}")));
+                        return Err(Error::format(&at(), format!("invalid version {value:?}")));
                     }
                     p.version = value.clone()
                 }
@@ -98,10 +101,10 @@ impl IndexPackage {
                 't' => p.build_time = Some(number()?),
                 'c' => p.commit = Some(value.clone()),
                 'k' => p.provider_priority = Some(number()?),
-                'D' => p.depends = Dep::parse_list(value, &at)?,
-                'p' => p.provides = Dep::parse_list(value, &at)?,
-                'i' => p.install_if = Dep::parse_list(value, &at)?,
-                'r' => p.replaces = Dep::parse_list(value, &at)?,
+                'D' => p.depends = deps(value)?,
+                'p' => p.provides = deps(value)?,
+                'i' => p.install_if = deps(value)?,
+                'r' => p.replaces = deps(value)?,
                 'q' => p.replaces_priority = Some(number()?),
                 // apk ignores unknown lower-case fields; so do we (they stay in `fields`).
                 _ => {}

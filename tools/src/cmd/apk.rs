@@ -11,6 +11,7 @@ use forge_engine::apk::keys::Keys;
 use forge_engine::apk::package::{self, Apk};
 use forge_engine::apk::resolve::{self, Repository};
 use forge_engine::apk::tarball::{Entry, Kind};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 const KEYS_HELP: &str = "Directory of trusted public keys (PEM), like /etc/apk/keys. The signature file name \
@@ -204,8 +205,11 @@ fn list_index(args: FileArgs) -> anyhow::Result<ExitCode> {
     let index = index::read_file(&args.file, &keys)?;
     let signer = index.signer.as_ref().map(|s| s.key_name.clone()).unwrap_or_default();
     if args.json {
-        let packages: Vec<Value> = index.packages.iter().map(index_package_json).collect();
-        let doc = json!({"signer": signer, "description": index.description, "packages": packages});
+        let doc = IndexJson {
+            signer: &signer,
+            description: index.description.as_deref(),
+            packages: index.packages.iter().map(PackageJson::of).collect(),
+        };
         emit(&format!("{}\n", serde_json::to_string(&doc)?))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -217,26 +221,59 @@ fn list_index(args: FileArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn index_package_json(p: &IndexPackage) -> Value {
-    json!({
-        "name": p.name,
-        "version": p.version,
-        "arch": p.arch,
-        "checksum": p.checksum.to_string(),
-        "size": p.size,
-        "installed_size": p.installed_size,
-        "description": p.description,
-        "url": p.url,
-        "license": p.license,
-        "origin": p.origin,
-        "maintainer": p.maintainer,
-        "build_time": p.build_time,
-        "commit": p.commit,
-        "provider_priority": p.provider_priority,
-        "depends": deps_json(&p.depends),
-        "provides": deps_json(&p.provides),
-        "install_if": deps_json(&p.install_if),
-    })
+/// The `--json` document of `forge apk index`, serialized straight from the records
+/// (building a `serde_json::Value` first costs more than parsing the index).
+#[derive(Serialize)]
+struct IndexJson<'a> {
+    signer: &'a str,
+    description: Option<&'a str>,
+    packages: Vec<PackageJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PackageJson<'a> {
+    name: &'a str,
+    version: &'a str,
+    arch: &'a str,
+    checksum: String,
+    size: u64,
+    installed_size: u64,
+    description: &'a str,
+    url: &'a str,
+    license: &'a str,
+    origin: Option<&'a str>,
+    maintainer: Option<&'a str>,
+    build_time: Option<u64>,
+    commit: Option<&'a str>,
+    provider_priority: Option<u64>,
+    depends: Vec<String>,
+    provides: Vec<String>,
+    install_if: Vec<String>,
+}
+
+impl<'a> PackageJson<'a> {
+    fn of(p: &'a IndexPackage) -> PackageJson<'a> {
+        let strings = |deps: &[Dep]| deps.iter().map(Dep::to_string).collect();
+        PackageJson {
+            name: &p.name,
+            version: &p.version,
+            arch: &p.arch,
+            checksum: p.checksum.to_string(),
+            size: p.size,
+            installed_size: p.installed_size,
+            description: &p.description,
+            url: &p.url,
+            license: &p.license,
+            origin: p.origin.as_deref(),
+            maintainer: p.maintainer.as_deref(),
+            build_time: p.build_time,
+            commit: p.commit.as_deref(),
+            provider_priority: p.provider_priority,
+            depends: strings(&p.depends),
+            provides: strings(&p.provides),
+            install_if: strings(&p.install_if),
+        }
+    }
 }
 
 impl ResolveArgs {
