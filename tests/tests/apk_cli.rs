@@ -195,6 +195,22 @@ fn index_signed_with_openssl_and_tar_verifies_resolves_and_rejects_tampering() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("world -> old-1.0-r0 -> lib>=3: no such version (available: 2.1-r0)"));
 
+    // A tagged repository serves only `name@tag` (and what that pulls in).
+    let edge = dir.path().join("edge");
+    std::fs::create_dir(&edge).unwrap();
+    let newer = RECORDS.replace("V:2.1-r0", "V:3.0-r0").replace("C:Q1ZX+", "C:Q1ZY+");
+    let edge_index = shell_index(&edge, &newer, &key, pubname);
+    let tagged = |world: &str| {
+        let mut c = forge(dir.path());
+        c.args(["apk", "resolve", "--arch", "x86_64", "--keys"]).arg(&keys);
+        c.arg("--index").arg(&index).arg("--index").arg(format!("@edge={}", edge_index.display())).arg(world);
+        c.output().unwrap()
+    };
+    assert!(text(&tagged("old").stderr).contains("lib>=3"));
+    let out = tagged("old@edge");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "lib 3.0-r0\nold 1.0-r0\n");
+
     // Another key under the same name: exit 3 naming the key.
     let other =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/src/apk/testdata/forge-other@example.invalid-2.rsa.pub");
