@@ -42,7 +42,8 @@ impl PkgInfo {
         let text =
             std::str::from_utf8(bytes).map_err(|e| Error::format(what, format!(".PKGINFO is not UTF-8: {e}")))?;
         let mut info = PkgInfo::default();
-        for (n, line) in text.lines().enumerate() {
+        // Split on '\n' only, as apk does: a '\r' stays part of the value.
+        for (n, line) in text.split('\n').enumerate() {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
