@@ -54,6 +54,8 @@ pub enum Error {
 
     #[error(transparent)]
     Git(#[from] crate::git::Error),
+    #[error(transparent)]
+    Apk(#[from] crate::apk::Error),
 
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },

@@ -63,6 +63,9 @@ pub enum Command {
     FetchGit(cmd::fetch_git::FetchGitArgs),
     /// Unpack an archive safely (tar, tar.gz/xz/bz2/zst, zip, deb, apk)
     Unpack(cmd::unpack::UnpackArgs),
+    /// Read, verify and resolve Alpine packages (apk v2) and APKINDEX files
+    #[command(subcommand)]
+    Apk(cmd::apk::ApkCmd),
 }
 
 const BUILD_HELP: &str = "\
@@ -136,5 +139,6 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Fetch(a) => a.run(),
         Command::FetchGit(a) => a.run(),
         Command::Unpack(a) => a.run(),
+        Command::Apk(c) => c.run(),
     }
 }

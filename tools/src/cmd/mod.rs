@@ -3,6 +3,7 @@
 pub mod build;
 pub mod fetch;
 pub mod fetch_git;
+pub mod apk;
 pub mod hash;
 pub mod image;
 pub mod sandbox;
@@ -48,6 +49,11 @@ fn code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
         }
         if let Some(e) = cause.downcast_ref::<forge_engine::sandbox::SandboxError>() {
             return Some(sandbox_exit_code(e));
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<forge_engine::apk::Error>() {
+            // An unsatisfiable world is a failed resolution; anything else (missing,
+            // malformed, altered or untrusted input) is bad input.
+            return if e.is_unsatisfiable() { exit::FAILED } else { exit::BAD_INPUT };
         }
         if let Some(e) = cause.downcast_ref::<forge_store::Error>() {
             return Some(match e {

@@ -1,0 +1,284 @@
+//! `forge apk` end to end: on the real Alpine fixtures, and on a repository signed here
+//! the way abuild-sign does it, with GNU tar, gzip and openssl (so the reader is checked
+//! against packaging nobody in this project wrote).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use forge_tests::*;
+
+const X86_64_KEY: &str = "alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub";
+const AARCH64_KEY: &str = "alpine-devel@lists.alpinelinux.org-616ae350.rsa.pub";
+const INDEX: &str = "APKINDEX-v3.16-main-x86_64.tar.gz";
+const APK: &str = "alpine-baselayout-3.2.0-r23-aarch64.apk";
+
+/// The fixtures: `../shared` beside the repository, or above a worktree.
+fn fixtures() -> Option<PathBuf> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors().map(|a| a.join("shared/fixtures/alpine")).find(|p| p.is_dir()).or_else(alpine_fixtures)
+}
+
+fn keys_with(fx: &Path, names: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to) in names {
+        std::fs::copy(fx.join(from), dir.path().join(to)).unwrap();
+    }
+    dir
+}
+
+fn run(args: &[&str], store: &Path) -> Output {
+    forge(store).args(args).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn real_index_lists_4929_packages_as_json_with_the_signer() {
+    let Some(fx) = fixtures() else { return };
+    let keys = keys_with(&fx, &[(X86_64_KEY, X86_64_KEY)]);
+    let index = fx.join(INDEX);
+    let out = run_ok(forge(keys.path()).args(["apk", "index", "--json", "--keys"]).arg(keys.path()).arg(&index));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["signer"], X86_64_KEY);
+    let pkgs = doc["packages"].as_array().unwrap();
+    assert_eq!(pkgs.len(), 4929);
+    let base = pkgs.iter().find(|p| p["name"] == "alpine-baselayout").unwrap();
+    assert_eq!(base["version"], "3.2.0-r23");
+    assert_eq!(base["size"], 11136);
+    assert_eq!(
+        base["depends"],
+        serde_json::json!(["alpine-baselayout-data=3.2.0-r23", "/bin/sh", "so:libc.musl-x86_64.so.1"])
+    );
+}
+
+#[test]
+fn real_apk_inspects_and_fails_with_the_wrong_key() {
+    let Some(fx) = fixtures() else { return };
+    let good = keys_with(&fx, &[(AARCH64_KEY, AARCH64_KEY)]);
+    let apk = fx.join(APK);
+    let out = run_ok(forge(good.path()).args(["apk", "inspect", "--json", "--keys"]).arg(good.path()).arg(&apk));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["name"], "alpine-baselayout");
+    assert_eq!(doc["arch"], "aarch64");
+    assert_eq!(doc["signer"]["key"], AARCH64_KEY);
+    assert_eq!(doc["checksum"], "Q1LLq2qDNrS/qRnhxQ3hsY/sHbQnc=");
+    assert_eq!(doc["verified"]["file_checksums"], 14);
+    let wrong = keys_with(&fx, &[(X86_64_KEY, AARCH64_KEY)]);
+    let out = forge(wrong.path()).args(["apk", "inspect", "--keys"]).arg(wrong.path()).arg(&apk).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("does not verify with key") && text(&out.stderr).contains(AARCH64_KEY));
+}
+
+#[test]
+fn real_index_resolves_alpine_base_and_reports_an_unsatisfiable_world() {
+    let Some(fx) = fixtures() else { return };
+    let keys = keys_with(&fx, &[(X86_64_KEY, X86_64_KEY)]);
+    let index = fx.join(INDEX);
+    let mut cmd = forge(keys.path());
+    cmd.args(["apk", "resolve", "--arch", "x86_64", "--keys"]).arg(keys.path()).arg("--index").arg(&index);
+    let out = run_ok(cmd.arg("alpine-base"));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted);
+    assert!(lines.contains(&"busybox 1.35.0-r17".to_owned()) && lines.contains(&"musl 1.2.3-r2".to_owned()));
+    let mut cmd = forge(keys.path());
+    cmd.args(["apk", "resolve", "--arch", "x86_64", "--keys"]).arg(keys.path()).arg("--index").arg(&index);
+    let out = cmd.arg("alpine-base>=4").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("world -> alpine-base>=4: no such version (available: 3.16.3-r0)"));
+}
+
+/// Signs a file's bytes the way abuild-sign does: openssl, a one-entry tar cut before its
+/// end-of-archive, gzip -n -9, prepended.
+const SIGN_SH: &str = r#"
+set -eu
+key="$1"; pub="$2"; file="$3"
+openssl dgst -sha1 -sign "$key" -out ".SIGN.RSA.$pub" "$file"
+tar --format=ustar --owner=0 --group=0 --numeric-owner -b 1 -cf sig.tar ".SIGN.RSA.$pub"
+head -c -1024 sig.tar | gzip -n -9 > sig.tar.gz
+cat sig.tar.gz "$file" > signed && mv signed "$file"
+rm -f sig.tar sig.tar.gz ".SIGN.RSA.$pub"
+"#;
+
+/// Builds an index like `apk index` + abuild-sign, from records, with shell tools.
+fn shell_index(dir: &Path, records: &str, key: &Path, pubname: &str) -> PathBuf {
+    std::fs::write(dir.join("APKINDEX"), records).unwrap();
+    std::fs::write(dir.join("DESCRIPTION"), "generated by the test").unwrap();
+    let sh = format!(
+        "set -eu\ntar --format=ustar --owner=0 --group=0 -cf - DESCRIPTION APKINDEX | gzip -n -9 > APKINDEX.tar.gz\n{SIGN_SH}"
+    );
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c").arg(&sh).arg("sign").arg(key).arg(pubname).arg("APKINDEX.tar.gz");
+    let out = cmd.current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    dir.join("APKINDEX.tar.gz")
+}
+
+fn test_key() -> (PathBuf, PathBuf) {
+    let td = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/src/apk/testdata");
+    (td.join("forge-test@example.invalid-1.rsa"), td.join("forge-test@example.invalid-1.rsa.pub"))
+}
+
+const RECORDS: &str = "C:Q1qZk+NkcGgWq6PiVxeFDCbJzQ2J0=
+P:app
+V:1.0-r0
+A:x86_64
+S:1000
+I:4096
+T:an app
+U:https://example.invalid/
+L:MIT
+D:lib>=2 so:libc.musl-x86_64.so.1
+
+C:Q1ZX+on7zBgcokTctj4tLSmx7q5O4=
+P:lib
+V:2.1-r0
+A:x86_64
+S:500
+I:4096
+T:a lib
+U:https://example.invalid/
+L:MIT
+
+C:Q1VUBxlP54+nXCR+xuJZq3y37aJ8A=
+P:musl
+V:1.2.3-r0
+A:x86_64
+S:300
+I:4096
+T:libc
+U:https://example.invalid/
+L:MIT
+p:so:libc.musl-x86_64.so.1=1
+
+C:Q1pp8f3F0BeSAcP86in2WFUGjIflk=
+P:old
+V:1.0-r0
+A:x86_64
+S:300
+I:4096
+T:needs a newer lib
+U:https://example.invalid/
+L:MIT
+D:lib>=3
+
+";
+
+#[test]
+fn index_signed_with_openssl_and_tar_verifies_resolves_and_rejects_tampering() {
+    if !(have_tool("openssl") && have_tool("tar") && have_tool("gzip")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = test_key();
+    let pubname = "forge-test@example.invalid-1.rsa.pub";
+    let index = shell_index(dir.path(), RECORDS, &key, pubname);
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::copy(&public, keys.join(pubname)).unwrap();
+
+    let out = run_ok(forge(dir.path()).args(["apk", "index", "--keys"]).arg(&keys).arg(&index));
+    assert!(text(&out.stdout).starts_with(&format!("signer {pubname}\napp 1.0-r0 x86_64 Q1qZk")));
+
+    let resolve = |world: &str| {
+        let mut c = forge(dir.path());
+        c.args(["apk", "resolve", "--arch", "x86_64", "--keys"]).arg(&keys).arg("--index").arg(&index).arg(world);
+        c.output().unwrap()
+    };
+    let out = resolve("app");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "app 1.0-r0\nlib 2.1-r0\nmusl 1.2.3-r0\n");
+    let out = resolve("old");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("world -> old-1.0-r0 -> lib>=3: no such version (available: 2.1-r0)"));
+
+    // A tagged repository serves only `name@tag` (and what that pulls in).
+    let edge = dir.path().join("edge");
+    std::fs::create_dir(&edge).unwrap();
+    let newer = RECORDS.replace("V:2.1-r0", "V:3.0-r0").replace("C:Q1ZX+", "C:Q1ZY+");
+    let edge_index = shell_index(&edge, &newer, &key, pubname);
+    let tagged = |world: &str| {
+        let mut c = forge(dir.path());
+        c.args(["apk", "resolve", "--arch", "x86_64", "--keys"]).arg(&keys);
+        c.arg("--index").arg(&index).arg("--index").arg(format!("@edge={}", edge_index.display())).arg(world);
+        c.output().unwrap()
+    };
+    assert!(text(&tagged("old").stderr).contains("lib>=3"));
+    let out = tagged("old@edge");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "lib 3.0-r0\nold 1.0-r0\n");
+
+    // Another key under the same name: exit 3 naming the key.
+    let other =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/src/apk/testdata/forge-other@example.invalid-2.rsa.pub");
+    let wrong = dir.path().join("wrong");
+    std::fs::create_dir(&wrong).unwrap();
+    std::fs::copy(other, wrong.join(pubname)).unwrap();
+    let out = run(&["apk", "index", "--keys", wrong.to_str().unwrap(), index.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains(pubname));
+
+    // A flipped byte in the signature stream, then in the index stream.
+    let bytes = std::fs::read(&index).unwrap();
+    for at in [100, bytes.len() - 100] {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x04;
+        let tampered = dir.path().join("tampered.tar.gz");
+        std::fs::write(&tampered, &bad).unwrap();
+        let out = run(&["apk", "index", "--keys", keys.to_str().unwrap(), tampered.to_str().unwrap()], dir.path());
+        assert_eq!(out.status.code(), Some(3), "flip at {at}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("tampered.tar.gz"));
+    }
+}
+
+#[test]
+fn apk_packaged_with_tar_and_openssl_inspects_verified() {
+    if !(have_tool("openssl") && have_tool("tar") && have_tool("gzip") && have_tool("sha256sum")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = test_key();
+    let pubname = "forge-test@example.invalid-1.rsa.pub";
+    let sh = format!(
+        r#"set -eu
+mkdir -p root/usr/bin ctl
+printf '#!/bin/sh\necho hi\n' > root/usr/bin/hi
+chmod 755 root/usr/bin/hi
+(cd root && tar --format=posix --owner=0 --group=0 --numeric-owner --sort=name --mtime=@0 -cf - usr) | gzip -n -9 > data.tar.gz
+hash=$(sha256sum data.tar.gz | cut -d' ' -f1)
+printf 'pkgname = hi\npkgver = 1.0-r0\npkgdesc = says hi\nurl = https://example.invalid/\nsize = 19\narch = x86_64\nlicense = MIT\ndepend = /bin/sh\ndatahash = %s\n' "$hash" > ctl/.PKGINFO
+(cd ctl && tar --format=ustar --owner=0 --group=0 -b 1 -cf - .PKGINFO) | head -c -1024 | gzip -n -9 > control.tar.gz
+{SIGN_SH}
+cat control.tar.gz data.tar.gz > hi-1.0-r0.apk
+"#
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&sh)
+        .arg("sign")
+        .arg(&key)
+        .arg(pubname)
+        .arg("control.tar.gz")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::copy(&public, keys.join(pubname)).unwrap();
+    let apk = dir.path().join("hi-1.0-r0.apk");
+    let out = run_ok(forge(dir.path()).args(["apk", "inspect", "--keys"]).arg(&keys).arg(&apk));
+    let t = text(&out.stdout);
+    assert!(t.contains("package   hi 1.0-r0 (x86_64)") && t.contains("signature verified"), "{t}");
+    assert!(t.contains("usr/bin/hi"), "{t}");
+    // Flip a byte in the data stream: the datahash no longer matches.
+    let mut bytes = std::fs::read(&apk).unwrap();
+    let n = bytes.len();
+    bytes[n - 30] ^= 0x01;
+    std::fs::write(&apk, &bytes).unwrap();
+    let out = run(&["apk", "inspect", "--keys", keys.to_str().unwrap(), apk.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(3));
+}
