@@ -16,6 +16,12 @@ pub enum Error {
     #[error(transparent)]
     Ext4(#[from] crate::ext4::Ext4Error),
 
+    #[error(transparent)]
+    Sparse(#[from] crate::sparse::SparseError),
+
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

@@ -9,4 +9,6 @@ pub mod error;
 pub use error::{Error, Result};
 pub mod ext4;
 pub mod fstree;
+pub mod manifest;
+pub mod sparse;
 pub mod tar;

@@ -240,7 +240,7 @@ fn big_directories_deep_paths_and_long_names_are_e2fsck_clean_and_listed() {
     forge_ext4(dir.path(), &tar, &img, &[]);
     e2fsck_clean(&img);
     let deep: String = (0..40).map(|i| format!("/d{i}")).collect();
-    let out = debugfs(&img, &["ls -p /many".into(), format!("cat {deep}/leaf"), format!("ls -p /long")]);
+    let out = debugfs(&img, &["ls -p /many".into(), format!("cat {deep}/leaf"), "ls -p /long".to_string()]);
     let names: Vec<&str> =
         out[0].lines().filter_map(|l| l.split('/').nth(5)).filter(|n| n.starts_with("file-")).collect();
     assert_eq!(names.len(), 6000);
