@@ -36,3 +36,6 @@ impl Ext4Error {
         Ext4Error::Corrupt { reason: reason.into() }
     }
 }
+
+#[cfg(test)]
+mod tests;
