@@ -373,3 +373,36 @@ fn holes_and_written_zeros_give_the_same_image() {
     forge_engine::ext4::write_ext4(&b, &ib, &Default::default()).unwrap();
     assert!(std::fs::read(&ia).unwrap() == std::fs::read(&ib).unwrap());
 }
+
+/// The data tar of a real Alpine package (the third gzip stream of the apk).
+fn apk_data_tar(apk: &Path) -> Vec<u8> {
+    let mut r = std::io::BufReader::new(std::fs::File::open(apk).unwrap());
+    let mut data = Vec::new();
+    for _ in 0..3 {
+        data.clear();
+        flate2::bufread::GzDecoder::new(&mut r).read_to_end(&mut data).unwrap();
+    }
+    data
+}
+
+#[test]
+fn a_real_alpine_package_becomes_a_clean_image_listing_like_its_tar() {
+    let Some(fixtures) = alpine_fixtures() else { return };
+    if !have_tool("e2fsck") {
+        return;
+    }
+    let data = apk_data_tar(&fixtures.join("alpine-baselayout-3.2.0-r23-aarch64.apk"));
+    let mut tree = FsTree::new(0);
+    tree.add_tar(&data[..], "alpine-baselayout data").unwrap();
+    assert!(tree.get("/etc/motd").is_some() && tree.get("/var/tmp").is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("base.img");
+    forge_engine::ext4::write_ext4(&tree, &img, &Default::default()).unwrap();
+    e2fsck_clean(&img);
+    let back = forge_engine::ext4::Ext4Image::open_file(&img).unwrap().to_fstree(&img, 0).unwrap();
+    let want = forge_engine::manifest::manifest(&tree).unwrap();
+    let got = forge_engine::manifest::manifest(&back).unwrap();
+    let got: Vec<&str> = got.lines().filter(|l| !l.starts_with("/lost+found ")).collect();
+    assert_eq!(got.join("\n") + "\n", want);
+    assert!(want.contains("/var/tmp dir 1777 0 0") && want.contains("/var/run symlink 0777 0 0 target=/run"), "{want}");
+}
