@@ -66,6 +66,8 @@ struct Super {
 struct Group {
     block_bitmap: u64,
     inode_table: u64,
+    /// EXT4_BG_BLOCK_UNINIT: the bitmap on disk was never written.
+    block_uninit: bool,
 }
 
 /// What an inode is, as read.
@@ -148,7 +150,8 @@ impl<R: ReadAt + ?Sized> Ext4Image<R> {
             let d = &bytes[g * sb.desc_size as usize..];
             let hi = |off| if sb.desc_size >= 64 { u64::from(get32(d, off).unwrap_or(0)) << 32 } else { 0 };
             let lo = |off| u64::from(get32(d, off).unwrap_or(0));
-            let group = Group { block_bitmap: lo(0) | hi(0x20), inode_table: lo(8) | hi(0x28) };
+            let block_uninit = get16(d, 0x12).unwrap_or(0) & 0x2 != 0;
+            let group = Group { block_bitmap: lo(0) | hi(0x20), inode_table: lo(8) | hi(0x28), block_uninit };
             if group.block_bitmap >= sb.blocks || group.inode_table >= sb.blocks {
                 return Err(corrupt(format!("group {g} points past the end of the filesystem")));
             }
@@ -168,9 +171,10 @@ impl<R: ReadAt + ?Sized> Ext4Image<R> {
     }
 
     /// Whether each block is in use according to the block bitmaps (one flag a block).
+    /// Groups whose bitmap was never initialized count as wholly in use.
     pub fn used_blocks(&self) -> Result<Vec<bool>, Ext4Error> {
         let mut used = vec![true; self.sb.blocks as usize];
-        for (g, group) in self.groups.iter().enumerate() {
+        for (g, group) in self.groups.iter().enumerate().filter(|(_, g)| !g.block_uninit) {
             let bitmap = self.block(group.block_bitmap)?;
             let first = self.sb.first_data_block + g as u64 * self.sb.blocks_per_group;
             for i in 0..self.sb.blocks_per_group.min(bitmap.len() as u64 * 8) {

@@ -397,6 +397,12 @@ fn plan_for(inodes: &Inodes<'_>, size: Option<u64>) -> Result<Plan, Ext4Error> {
         Err(too_big(blocks))
     };
     let Some(size) = size else { return auto() };
+    if size / BLOCK_U64 > u64::from(u32::MAX) {
+        return Err(Ext4Error::Size {
+            text: size.to_string(),
+            reason: "ext4 without the 64bit feature holds at most 16 TiB",
+        });
+    }
     let geo = Geometry::new(size / BLOCK_U64, min_inodes);
     if let Some(plan) = geo.map(|g| plan(inodes, g)).transpose()?.and_then(|(p, _)| p) {
         return Ok(plan);
