@@ -67,12 +67,14 @@ impl Content {
     /// one range.
     pub fn data_ranges(&self, align: u64) -> io::Result<Vec<(u64, u64)>> {
         let size = self.size();
-        let Content::File { path, offset, .. } = self else {
-            return Ok(if size == 0 { Vec::new() } else { vec![(0, size)] });
+        // Small files are read whole: asking for holes would cost more than reading them.
+        let (path, offset) = match self {
+            Content::File { path, offset, size } if *size >= 1 << 20 => (path, *offset),
+            _ => return Ok(if size == 0 { Vec::new() } else { vec![(0, size)] }),
         };
         let file = File::open(path)?;
         let mut ranges: Vec<(u64, u64)> = Vec::new();
-        let mut pos = *offset;
+        let mut pos = offset;
         let end = offset + size;
         while pos < end {
             let Some(data) = seek(&file, pos, libc::SEEK_DATA)? else { break };
