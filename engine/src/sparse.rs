@@ -93,6 +93,8 @@ pub fn write_sparse(input: &Path, out: &Path) -> Result<SparseStats, SparseError
     let io_out = |source| SparseError::Io { path: out_name.clone(), source };
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_out)?;
+    // Temporary files are private (0600); an image is an ordinary output file.
+    tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(io_out)?;
     let stats = write_sparse_from(&file, len, used.as_deref(), tmp.as_file(), &name)?;
     tmp.persist(out).map_err(|e| io_out(e.error))?;
     Ok(stats)

@@ -66,6 +66,8 @@ pub fn write_ext4(tree: &FsTree, out: &Path, opts: &Ext4Options) -> Result<Ext4S
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |source| Ext4Error::Io { path: out.display().to_string(), source };
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    // Temporary files are private (0600); an image is an ordinary output file.
+    tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(io)?;
     let image_bytes = opts.size.unwrap_or(plan.geo.blocks * BLOCK_U64);
     tmp.as_file().set_len(image_bytes).map_err(io)?;
     let summary = Writer { file: tmp.as_file(), out, plan: &plan, inodes: &inodes, epoch: tree.epoch() }
@@ -385,7 +387,7 @@ struct Plan {
 fn plan_for(inodes: &Inodes<'_>, size: Option<u64>) -> Result<Plan, Ext4Error> {
     let min_inodes = inodes.len() as u64;
     let auto = || -> Result<Plan, Ext4Error> {
-        let mut blocks: u64 = inodes.iter().flatten().map(|i| i.data_blocks() + 1).sum::<u64>() + 64;
+        let mut blocks: u64 = inodes.iter().flatten().map(|i| i.data_blocks()).sum::<u64>() + 24;
         for _ in 0..32 {
             let geo = Geometry::new(blocks.max(64), min_inodes).ok_or_else(|| too_big(blocks))?;
             let (plan, end) = plan(inodes, geo)?;
