@@ -265,6 +265,8 @@ fn the_same_tar_gives_the_same_image_bytes_whatever_the_host_state() {
     sh.current_dir(other_cwd.path());
     run_ok(&mut sh);
     assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "images differ");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&a).unwrap().permissions().mode() & 0o777, 0o644, "not the temp file's 0600");
 }
 
 #[test]
