@@ -57,6 +57,12 @@ pub enum Error {
     #[error(transparent)]
     Apk(#[from] crate::apk::Error),
 
+    #[error(transparent)]
+    Sparse(#[from] crate::sparse::SparseError),
+
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

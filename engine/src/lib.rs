@@ -25,3 +25,8 @@ pub mod tar;
 pub mod why;
 
 pub use error::{Error, Result};
+pub mod ext4;
+pub mod fstree;
+pub mod manifest;
+pub mod sparse;
+pub mod tar;

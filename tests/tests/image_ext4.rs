@@ -240,7 +240,7 @@ fn big_directories_deep_paths_and_long_names_are_e2fsck_clean_and_listed() {
     forge_ext4(dir.path(), &tar, &img, &[]);
     e2fsck_clean(&img);
     let deep: String = (0..40).map(|i| format!("/d{i}")).collect();
-    let out = debugfs(&img, &["ls -p /many".into(), format!("cat {deep}/leaf"), format!("ls -p /long")]);
+    let out = debugfs(&img, &["ls -p /many".into(), format!("cat {deep}/leaf"), "ls -p /long".to_string()]);
     let names: Vec<&str> =
         out[0].lines().filter_map(|l| l.split('/').nth(5)).filter(|n| n.starts_with("file-")).collect();
     assert_eq!(names.len(), 6000);
@@ -265,6 +265,8 @@ fn the_same_tar_gives_the_same_image_bytes_whatever_the_host_state() {
     sh.current_dir(other_cwd.path());
     run_ok(&mut sh);
     assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "images differ");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&a).unwrap().permissions().mode() & 0o777, 0o644, "not the temp file's 0600");
 }
 
 #[test]
@@ -317,4 +319,92 @@ fn a_malformed_or_traversing_tar_is_refused_with_exit_3() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains(".."));
+}
+
+#[test]
+fn a_file_over_4_gib_keeps_its_size_and_an_extent_tree() {
+    if !have_tool("e2fsck") || !have_tool("debugfs") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A sparse host file: 4.5 GiB, data only at both ends, so the test reads holes.
+    let big = dir.path().join("big");
+    let f = std::fs::File::create(&big).unwrap();
+    let size: u64 = (4 << 30) + (512 << 20) + 123;
+    f.set_len(size).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(b"head", 0).unwrap();
+    f.write_all_at(b"tail", size - 4).unwrap();
+    let mut t = FsTree::new(0);
+    t.write("/big", forge_engine::fstree::Content::host_file(&big).unwrap(), 0o644).unwrap();
+    let img = dir.path().join("big.img");
+    forge_engine::ext4::write_ext4(&t, &img, &Default::default()).unwrap();
+    e2fsck_clean(&img);
+    let stat = &debugfs(&img, &["stat /big".into()])[0];
+    assert_eq!(field(stat, "Size:"), size.to_string());
+    // 36 groups of data cannot fit the inode's four extents: an index block appears.
+    assert!(stat.contains("(ETB0)"), "{stat}");
+    let image = forge_engine::ext4::Ext4Image::open_file(&img).unwrap();
+    let tree = image.to_fstree(&img, 0).unwrap();
+    let forge_engine::fstree::Kind::File(c) = &tree.get("/big").unwrap().kind else { panic!() };
+    let mut r = c.open().unwrap();
+    let mut head = [0u8; 4];
+    r.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"head");
+    let forge_engine::fstree::Content::Runs { runs, .. } = c else { panic!() };
+    let last = runs.last().unwrap();
+    let mut tail = [0u8; 4];
+    std::fs::File::open(&img).unwrap().read_exact_at(&mut tail, last.physical + last.len - 4).unwrap();
+    assert_eq!(&tail, b"tail");
+}
+
+#[test]
+fn holes_and_written_zeros_give_the_same_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = vec![0u8; 1 << 20];
+    bytes[300_000] = 1;
+    let holey = dir.path().join("holey");
+    let f = std::fs::File::create(&holey).unwrap();
+    f.set_len(bytes.len() as u64).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[1], 300_000).unwrap();
+    let (mut a, mut b) = (FsTree::new(0), FsTree::new(0));
+    a.write("/f", bytes, 0o644).unwrap();
+    b.write("/f", forge_engine::fstree::Content::host_file(&holey).unwrap(), 0o644).unwrap();
+    let (ia, ib) = (dir.path().join("a.img"), dir.path().join("b.img"));
+    forge_engine::ext4::write_ext4(&a, &ia, &Default::default()).unwrap();
+    forge_engine::ext4::write_ext4(&b, &ib, &Default::default()).unwrap();
+    assert!(std::fs::read(&ia).unwrap() == std::fs::read(&ib).unwrap());
+}
+
+/// The data tar of a real Alpine package (the third gzip stream of the apk).
+fn apk_data_tar(apk: &Path) -> Vec<u8> {
+    let mut r = std::io::BufReader::new(std::fs::File::open(apk).unwrap());
+    let mut data = Vec::new();
+    for _ in 0..3 {
+        data.clear();
+        flate2::bufread::GzDecoder::new(&mut r).read_to_end(&mut data).unwrap();
+    }
+    data
+}
+
+#[test]
+fn a_real_alpine_package_becomes_a_clean_image_listing_like_its_tar() {
+    let Some(fixtures) = alpine_fixtures() else { return };
+    if !have_tool("e2fsck") {
+        return;
+    }
+    let data = apk_data_tar(&fixtures.join("alpine-baselayout-3.2.0-r23-aarch64.apk"));
+    let mut tree = FsTree::new(0);
+    tree.add_tar(&data[..], "alpine-baselayout data").unwrap();
+    assert!(tree.get("/etc/motd").is_some() && tree.get("/var/tmp").is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("base.img");
+    forge_engine::ext4::write_ext4(&tree, &img, &Default::default()).unwrap();
+    e2fsck_clean(&img);
+    let back = forge_engine::ext4::Ext4Image::open_file(&img).unwrap().to_fstree(&img, 0).unwrap();
+    let want = forge_engine::manifest::manifest(&tree).unwrap();
+    let got = forge_engine::manifest::manifest(&back).unwrap();
+    let got: Vec<&str> = got.lines().filter(|l| !l.starts_with("/lost+found ")).collect();
+    assert_eq!(got.join("\n") + "\n", want);
+    assert!(want.contains("/var/tmp dir 1777 0 0") && want.contains("/var/run symlink 0777 0 0 target=/run"), "{want}");
 }

@@ -71,7 +71,7 @@ pub fn get32(b: &[u8], off: usize) -> Option<u32> {
 /// groups 0, 1 and powers of 3, 5 and 7).
 pub fn has_super(g: u64) -> bool {
     fn power_of(mut n: u64, base: u64) -> bool {
-        while n > 1 && n % base == 0 {
+        while n > 1 && n.is_multiple_of(base) {
             n /= base;
         }
         n == 1

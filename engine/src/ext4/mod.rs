@@ -3,10 +3,12 @@
 //! docs/architecture.md ("ext4").
 
 mod disk;
+mod reader;
 mod size;
 mod writer;
 mod xattr;
 
+pub use reader::{Ext4Image, ImageEntry, ImageKind, ReadAt};
 pub use size::parse_size;
 pub use writer::{write_ext4, Ext4Options, Ext4Summary};
 
@@ -34,3 +36,6 @@ impl Ext4Error {
         Ext4Error::Corrupt { reason: reason.into() }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -66,6 +66,8 @@ pub fn write_ext4(tree: &FsTree, out: &Path, opts: &Ext4Options) -> Result<Ext4S
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |source| Ext4Error::Io { path: out.display().to_string(), source };
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    // Temporary files are private (0600); an image is an ordinary output file.
+    tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(io)?;
     let image_bytes = opts.size.unwrap_or(plan.geo.blocks * BLOCK_U64);
     tmp.as_file().set_len(image_bytes).map_err(io)?;
     let summary = Writer { file: tmp.as_file(), out, plan: &plan, inodes: &inodes, epoch: tree.epoch() }
@@ -385,7 +387,7 @@ struct Plan {
 fn plan_for(inodes: &Inodes<'_>, size: Option<u64>) -> Result<Plan, Ext4Error> {
     let min_inodes = inodes.len() as u64;
     let auto = || -> Result<Plan, Ext4Error> {
-        let mut blocks: u64 = inodes.iter().flatten().map(|i| i.data_blocks() + 1).sum::<u64>() + 64;
+        let mut blocks: u64 = inodes.iter().flatten().map(|i| i.data_blocks()).sum::<u64>() + 24;
         for _ in 0..32 {
             let geo = Geometry::new(blocks.max(64), min_inodes).ok_or_else(|| too_big(blocks))?;
             let (plan, end) = plan(inodes, geo)?;
@@ -397,6 +399,12 @@ fn plan_for(inodes: &Inodes<'_>, size: Option<u64>) -> Result<Plan, Ext4Error> {
         Err(too_big(blocks))
     };
     let Some(size) = size else { return auto() };
+    if size / BLOCK_U64 > u64::from(u32::MAX) {
+        return Err(Ext4Error::Size {
+            text: size.to_string(),
+            reason: "ext4 without the 64bit feature holds at most 16 TiB",
+        });
+    }
     let geo = Geometry::new(size / BLOCK_U64, min_inodes);
     if let Some(plan) = geo.map(|g| plan(inodes, g)).transpose()?.and_then(|(p, _)| p) {
         return Ok(plan);
@@ -533,6 +541,9 @@ impl Writer<'_> {
         let m = inode.meta;
         fp.update(ino.to_le_bytes());
         fp.update([m.mode, m.uid, m.gid, inode.links].map(u32::to_le_bytes).concat());
+        if let Data::File(c) = &inode.data {
+            fp.update(c.size().to_le_bytes());
+        }
         for (k, v) in &m.xattrs {
             fp.update([k.as_bytes(), b"\0", &(v.len() as u64).to_le_bytes(), v].concat());
         }
@@ -613,8 +624,10 @@ impl Writer<'_> {
         Ok(raw)
     }
 
-    /// Streams a file's content into its extents, leaving all-zero blocks unwritten (the
-    /// image file starts as a hole, which reads as zeros).
+    /// Streams a file's content into its extents. Only the content's data ranges are
+    /// read (a host file's holes are skipped) and all-zero blocks are left unwritten: the
+    /// image starts as a hole, which reads as zeros. The fingerprint covers each non-zero
+    /// block with its index, so how zeros were stored never changes the result.
     fn write_file(
         &self,
         inode: &Inode<'_>,
@@ -623,40 +636,43 @@ impl Writer<'_> {
         fp: &mut Sha256,
     ) -> Result<(), Ext4Error> {
         let read_err = |e: std::io::Error| inode.err(format!("reading its content: {e}"));
+        let ranges = content.data_ranges(BLOCK_U64).map_err(read_err)?;
         let mut reader = content.open().map_err(read_err)?;
         let mut buf = vec![0u8; 1 << 20];
-        let mut left = content.size();
-        for e in extents {
-            let mut block = e.start;
-            let mut n_blocks = u64::from(e.len);
-            while n_blocks > 0 && left > 0 {
-                let chunk_blocks = n_blocks.min(buf.len() as u64 / BLOCK_U64);
-                let bytes = left.min(chunk_blocks * BLOCK_U64) as usize;
+        let size = content.size();
+        for (start, end) in ranges {
+            let mut pos = start;
+            while pos < end {
+                let logical = pos / BLOCK_U64;
+                let (physical, left_in_extent) =
+                    locate(extents, logical).ok_or_else(|| inode.err("content outside its extents"))?;
+                let span = (end - pos).min(left_in_extent * BLOCK_U64).min(buf.len() as u64);
+                let bytes = span.min(size - pos) as usize;
+                reader.set_position(pos);
                 reader.read_exact(&mut buf[..bytes]).map_err(read_err)?;
-                fp.update(&buf[..bytes]);
                 let padded = bytes.div_ceil(BLOCK) * BLOCK;
                 buf[bytes..padded].fill(0);
-                self.write_nonzero(&buf[..padded], block)?;
-                block += chunk_blocks;
-                n_blocks -= chunk_blocks;
-                left -= bytes as u64;
+                self.write_nonzero(&buf[..padded], physical, logical, fp)?;
+                pos += span;
             }
         }
         Ok(())
     }
 
-    /// Writes the runs of blocks in `buf` that are not all zeros.
-    fn write_nonzero(&self, buf: &[u8], first_block: u64) -> Result<(), Ext4Error> {
-        let is_zero = |b: &[u8]| b.iter().all(|&x| x == 0);
-        let blocks: Vec<&[u8]> = buf.chunks(BLOCK).collect();
+    /// Writes the runs of blocks in `buf` that are not all zeros, hashing each with its
+    /// logical index.
+    fn write_nonzero(&self, buf: &[u8], first_block: u64, logical: u64, fp: &mut Sha256) -> Result<(), Ext4Error> {
+        let nonzero: Vec<bool> = buf.chunks(BLOCK).map(|b| !is_zero(b)).collect();
         let mut i = 0;
-        while i < blocks.len() {
-            if is_zero(blocks[i]) {
+        while i < nonzero.len() {
+            if !nonzero[i] {
                 i += 1;
                 continue;
             }
             let start = i;
-            while i < blocks.len() && !is_zero(blocks[i]) {
+            while i < nonzero.len() && nonzero[i] {
+                fp.update((logical + i as u64).to_le_bytes());
+                fp.update(&buf[i * BLOCK..(i + 1) * BLOCK]);
                 i += 1;
             }
             self.write_at(&buf[start * BLOCK..i * BLOCK], first_block + start as u64)?;
@@ -757,6 +773,22 @@ impl Writer<'_> {
             uuid,
         })
     }
+}
+
+/// The physical block of logical block `logical` and how many blocks of its extent
+/// follow from there.
+fn locate(extents: &[Extent], logical: u64) -> Option<(u64, u64)> {
+    let i = extents.partition_point(|e| u64::from(e.logical) + u64::from(e.len) <= logical);
+    let e = extents.get(i).filter(|e| u64::from(e.logical) <= logical)?;
+    let within = logical - u64::from(e.logical);
+    Some((e.start + within, u64::from(e.len) - within))
+}
+
+/// Whether a block is all zeros, 16 bytes at a time.
+fn is_zero(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(16);
+    chunks.all(|c| u128::from_ne_bytes(c.try_into().unwrap_or([1; 16])) == 0)
+        && chunks.remainder().iter().all(|&x| x == 0)
 }
 
 /// A bitmap block with the first `used` bits set and the bits past `len` set as padding.

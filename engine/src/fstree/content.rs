@@ -61,6 +61,38 @@ impl Content {
         Ok(ContentReader { source, pos: 0, size: self.size() })
     }
 
+    /// Byte ranges `[start, end)` of the content that may hold non-zero data, in order,
+    /// widened to multiples of `align`. A host file's holes (found with SEEK_DATA and
+    /// SEEK_HOLE) are left out, so writers skip them without reading; other contents are
+    /// one range.
+    pub fn data_ranges(&self, align: u64) -> io::Result<Vec<(u64, u64)>> {
+        let size = self.size();
+        // Small files are read whole: asking for holes would cost more than reading them.
+        let (path, offset) = match self {
+            Content::File { path, offset, size } if *size >= 1 << 20 => (path, *offset),
+            _ => return Ok(if size == 0 { Vec::new() } else { vec![(0, size)] }),
+        };
+        let file = File::open(path)?;
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        let mut pos = offset;
+        let end = offset + size;
+        while pos < end {
+            let Some(data) = seek(&file, pos, libc::SEEK_DATA)? else { break };
+            if data >= end {
+                break;
+            }
+            let hole = seek(&file, data, libc::SEEK_HOLE)?.unwrap_or(end).min(end);
+            let start = (data - offset) / align * align;
+            let stop = ((hole - offset).div_ceil(align) * align).min(size);
+            match ranges.last_mut() {
+                Some(last) if last.1 >= start => last.1 = last.1.max(stop),
+                _ => ranges.push((start, stop)),
+            }
+            pos = hole.max(data + 1);
+        }
+        Ok(ranges)
+    }
+
     /// Reads the whole content into memory (for tests and small files).
     pub fn read_all(&self) -> io::Result<Vec<u8>> {
         let mut v = Vec::with_capacity(usize::try_from(self.size()).unwrap_or(0).min(1 << 24));
@@ -93,6 +125,24 @@ impl From<String> for Content {
     }
 }
 
+/// `lseek` with SEEK_DATA/SEEK_HOLE; `None` past the last data (ENXIO).
+fn seek(file: &File, pos: u64, whence: libc::c_int) -> io::Result<Option<u64>> {
+    use std::os::fd::AsRawFd;
+    let off = libc::off_t::try_from(pos).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: lseek on a descriptor we own; it only moves that descriptor's offset.
+    let r = unsafe { libc::lseek(file.as_raw_fd(), off, whence) };
+    if r >= 0 {
+        return Ok(Some(r as u64));
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ENXIO) => Ok(None),
+        // Filesystems without hole reporting: treat everything as data.
+        Some(libc::EINVAL) if whence == libc::SEEK_DATA => Ok(Some(pos)),
+        _ => Err(err),
+    }
+}
+
 enum Source {
     Bytes(Arc<[u8]>),
     File { file: Arc<File>, base: u64 },
@@ -105,6 +155,13 @@ pub struct ContentReader {
     source: Source,
     pos: u64,
     size: u64,
+}
+
+impl ContentReader {
+    /// Moves to byte `pos` of the content (clamped to its size).
+    pub fn set_position(&mut self, pos: u64) {
+        self.pos = pos.min(self.size);
+    }
 }
 
 impl Read for ContentReader {

@@ -42,7 +42,7 @@ pub fn write_tar(tree: &FsTree, out: impl Write) -> Result<(), TarError> {
             }
             first_name.insert(key, name.clone());
         }
-        write_entry(&mut w, &path, &name, data, tree.epoch())?;
+        write_entry(&mut w, &path, &name, data)?;
     }
     w.write_all(&[0; 2 * BLOCK]).map_err(|e| write_err(&TreePath::default(), e))?;
     w.flush().map_err(|e| write_err(&TreePath::default(), e))
@@ -64,7 +64,7 @@ fn tar_name(path: &TreePath, dir: bool) -> Vec<u8> {
     name
 }
 
-fn write_entry(w: &mut impl Write, path: &TreePath, name: &[u8], node: &Node, _epoch: i64) -> Result<(), TarError> {
+fn write_entry(w: &mut impl Write, path: &TreePath, name: &[u8], node: &Node) -> Result<(), TarError> {
     match &node.kind {
         Kind::File(content) => {
             write_header(w, path, name, node, b'0', b"", content.size())?;

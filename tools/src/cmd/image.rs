@@ -20,6 +20,38 @@ pub enum ImageCmd {
     /// seed are derived from the content, so the same tarball always gives the same
     /// image bytes. A /lost+found directory is added when the tarball has none.
     Ext4(Ext4Args),
+    /// Convert a raw image to an Android sparse image (format 1.0, 4096-byte blocks)
+    ///
+    /// Runs of identical 32-bit words become FILL chunks, other blocks RAW chunks. When
+    /// the input is ext4, zero blocks its bitmaps mark free become DONT_CARE chunks (the
+    /// device keeps what it had there); nothing else is ever DONT_CARE. `simg2img OUT.img`
+    /// gives IN.img back byte for byte.
+    Sparse(SparseArgs),
+    /// Print the manifest of a root filesystem tarball or image: one line a path
+    ///
+    /// Accepts a tarball (plain, .gz, .xz, .zst), a raw ext4 image or an Android sparse
+    /// image of one, recognized by content. Each line is `PATH TYPE MODE UID GID` and,
+    /// by type, `size= sha256=`, `target=`, `link=`, `dev=MAJOR,MINOR`, `cap=` and
+    /// `xattr.NAME=HEX`; the format is specified in docs/manifest.md. Two inputs with the
+    /// same content print the same manifest (an image also lists its /lost+found).
+    Manifest(ManifestArgs),
+}
+
+#[derive(Args)]
+pub struct SparseArgs {
+    /// The raw image
+    #[arg(value_name = "IN.img")]
+    input: PathBuf,
+    /// The sparse image to write (replaced only once it is complete)
+    #[arg(value_name = "OUT.img")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ManifestArgs {
+    /// A tarball, an ext4 image or a sparse image
+    #[arg(value_name = "ROOTFS.tar|IMAGE")]
+    input: PathBuf,
 }
 
 #[derive(Args)]
@@ -42,6 +74,8 @@ impl ImageCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             ImageCmd::Ext4(a) => a.run(),
+            ImageCmd::Sparse(a) => a.run(),
+            ImageCmd::Manifest(a) => a.run(),
         }
     }
 }
@@ -74,6 +108,57 @@ impl Ext4Args {
     }
 }
 
+impl SparseArgs {
+    fn run(self) -> anyhow::Result<ExitCode> {
+        let s = forge_engine::sparse::write_sparse(&self.input, &self.out)?;
+        eprintln!(
+            "{}: {} blocks in {} chunks ({} raw, {} fill, {} don't care)",
+            self.out.display(),
+            s.blocks,
+            s.chunks,
+            s.raw_blocks,
+            s.fill_blocks,
+            s.dont_care_blocks
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl ManifestArgs {
+    fn run(self) -> anyhow::Result<ExitCode> {
+        let (tree, _expanded) = load_tree(&self.input)?;
+        forge_engine::manifest::write_manifest(&tree, std::io::stdout().lock())?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Reads a tarball, an ext4 image or a sparse ext4 image into a tree, by its magic numbers.
+/// A sparse image is expanded into a temporary file, returned so that it lives as long as
+/// the tree that reads it.
+fn load_tree(input: &std::path::Path) -> anyhow::Result<(FsTree, Option<tempfile::NamedTempFile>)> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(input)
+        .and_then(|f| f.take(2048).read_to_end(&mut head))
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    let epoch = source_date_epoch()?;
+    let mut expanded = None;
+    let mut image = input.to_path_buf();
+    if forge_engine::sparse::is_sparse(&head) {
+        let tmp = tempfile::NamedTempFile::new().context("cannot create a temporary file in $TMPDIR")?;
+        forge_engine::sparse::unsparse(input, tmp.path())?;
+        image = tmp.path().to_path_buf();
+        expanded = Some(tmp);
+    } else if head.get(1080..1082) != Some(&[0x53, 0xEF][..]) {
+        let mut tree = FsTree::new(epoch);
+        tree.add_tar_file(input)?;
+        return Ok((tree, None));
+    }
+    let img = forge_engine::ext4::Ext4Image::open_file(&image)?;
+    let tree = img.to_fstree(&image, epoch)?;
+    Ok((tree, expanded))
+}
+
 /// Exit codes for the image errors: bad input (a malformed tarball or image, a size the
 /// tree does not fit) is 3, failing to write the output is 1.
 pub fn exit_code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
@@ -82,6 +167,12 @@ pub fn exit_code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(e) = cause.downcast_ref::<Ext4Error>() {
         return Some(match e {
             Ext4Error::Io { .. } => crate::exit::FAILED,
+            _ => crate::exit::BAD_INPUT,
+        });
+    }
+    if let Some(e) = cause.downcast_ref::<forge_engine::sparse::SparseError>() {
+        return Some(match e {
+            forge_engine::sparse::SparseError::Io { .. } => crate::exit::FAILED,
             _ => crate::exit::BAD_INPUT,
         });
     }
