@@ -183,10 +183,9 @@ fn fetch_local_first(store: &Store, forge: &Forge, plan: &Plan, opts: &Options) 
         if !matches!(node.drv.builder, Builder::Fetch { .. }) {
             continue;
         }
-        match realise(store, node, opts) {
-            Err(Error::Fetch(crate::fetch::Error::Missing { input, .. })) => missing.push(input),
-            // Other failures surface when the scheduler runs the step again.
-            _ => {}
+        // Other failures surface when the scheduler runs the step again.
+        if let Err(Error::Fetch(crate::fetch::Error::Missing { input, .. })) = realise(store, node, opts) {
+            missing.push(input);
         }
     }
     if missing.is_empty() {
@@ -242,11 +241,8 @@ pub fn realise(store: &Store, node: &Node, opts: &Options) -> Result<bool> {
     let ca = content_address(&node.drv.builder);
     // All outputs in one transaction, so `out` and `dev` may refer to each other.
     let dirs: Vec<PathBuf> = sorted_outputs(node).into_iter().map(|(id, _)| temp.path().join(id)).collect();
-    let outputs: Vec<forge_store::Output<'_>> = locks
-        .iter()
-        .zip(&dirs)
-        .map(|(lock, src)| forge_store::Output { src, lock, ca: ca.as_deref() })
-        .collect();
+    let outputs: Vec<forge_store::Output<'_>> =
+        locks.iter().zip(&dirs).map(|(lock, src)| forge_store::Output { src, lock, ca: ca.as_deref() }).collect();
     store.register_outputs(&outputs, &candidates, Some(&node.hash.to_string()))?;
     Ok(true)
 }

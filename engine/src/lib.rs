@@ -4,29 +4,26 @@
 //! own an error enum for their format; [`Error`] wraps them with the context of the
 //! step that failed.
 
+pub mod apk;
 pub mod archive;
 pub mod build;
 pub mod builtins;
 pub mod drv;
 pub mod dsl;
-pub mod apk;
 pub mod error;
 pub mod ext4;
 pub mod fetch;
 pub mod fstree;
 pub mod git;
+pub mod manifest;
 pub mod package;
 pub mod plan;
 pub mod record;
 pub mod registry;
 pub mod sandbox;
 pub mod sched;
+pub mod sparse;
 pub mod tar;
 pub mod why;
 
 pub use error::{Error, Result};
-pub mod ext4;
-pub mod fstree;
-pub mod manifest;
-pub mod sparse;
-pub mod tar;

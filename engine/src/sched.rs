@@ -221,12 +221,14 @@ mod tests {
 
     #[test]
     fn the_stop_flag_starts_nothing_new() {
+        use std::sync::atomic::{AtomicBool, Ordering};
         let stop = AtomicBool::new(false);
+        let flag = || stop.load(Ordering::Relaxed);
         let r = run(
             &ids(3),
             |_| vec![],
             Options { jobs: 1, keep_going: true },
-            &stop,
+            &flag,
             |_| {
                 stop.store(true, Ordering::Relaxed);
                 Ok(())

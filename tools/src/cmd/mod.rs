@@ -1,9 +1,9 @@
 //! One module per subcommand.
 
+pub mod apk;
 pub mod build;
 pub mod fetch;
 pub mod fetch_git;
-pub mod apk;
 pub mod hash;
 pub mod image;
 pub mod sandbox;
@@ -30,6 +30,7 @@ fn engine_code(e: &forge_engine::Error) -> u8 {
         E::Ext4(x) => Some(x),
         E::FsTree(x) => Some(x),
         E::Tar(x) => Some(x),
+        E::Apk(x) => Some(x),
         _ => None,
     };
     if let Some(code) = inner.and_then(code_for) {
@@ -43,59 +44,57 @@ fn engine_code(e: &forge_engine::Error) -> u8 {
 }
 
 fn code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
-    {
-        if let Some(e) = cause.downcast_ref::<forge_engine::Error>() {
-            return Some(engine_code(e));
-        }
-        if let Some(e) = cause.downcast_ref::<forge_engine::sandbox::SandboxError>() {
-            return Some(sandbox_exit_code(e));
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<forge_engine::apk::Error>() {
-            // An unsatisfiable world is a failed resolution; anything else (missing,
-            // malformed, altered or untrusted input) is bad input.
-            return if e.is_unsatisfiable() { exit::FAILED } else { exit::BAD_INPUT };
-        }
-        if let Some(e) = cause.downcast_ref::<forge_store::Error>() {
-            return Some(match e {
-                forge_store::Error::NoRoot => exit::ENVIRONMENT,
-                forge_store::Error::Io { .. }
-                | forge_store::Error::Db { .. }
-                | forge_store::Error::DbTooNew { .. }
-                | forge_store::Error::NarOutput { .. }
-                | forge_store::Error::Corrupt { .. } => exit::FAILED,
-                _ => exit::BAD_INPUT,
-            });
-        }
-        if let Some(code) = image::exit_code_for(cause) {
-            return Some(code);
-        }
-        if let Some(e) = cause.downcast_ref::<forge_engine::archive::Error>() {
-            return Some(match e {
-                forge_engine::archive::Error::Io { error, .. } if error.kind() != std::io::ErrorKind::NotFound => {
-                    exit::FAILED
-                }
-                _ => exit::BAD_INPUT,
-            });
-        }
-        if let Some(e) = cause.downcast_ref::<forge_engine::fetch::Error>() {
-            use forge_engine::fetch::Error as F;
-            return Some(match e {
-                F::Failed { .. } | F::Io { .. } => exit::FAILED,
-                F::Client { .. } => exit::ENVIRONMENT,
-                _ => exit::BAD_INPUT,
-            });
-        }
-        if let Some(e) = cause.downcast_ref::<forge_engine::git::Error>() {
-            use forge_engine::git::Error as G;
-            return Some(match e {
-                G::GitMissing { .. } => exit::ENVIRONMENT,
-                G::Git { .. } | G::Io { .. } => exit::FAILED,
-                _ => exit::BAD_INPUT,
-            });
-        }
-        if cause.downcast_ref::<std::io::Error>().is_some() {
-            return Some(exit::BAD_INPUT);
-        }
+    if let Some(e) = cause.downcast_ref::<forge_engine::Error>() {
+        return Some(engine_code(e));
+    }
+    if let Some(e) = cause.downcast_ref::<forge_engine::sandbox::SandboxError>() {
+        return Some(sandbox_exit_code(e));
+    }
+    if let Some(e) = cause.downcast_ref::<forge_engine::apk::Error>() {
+        // An unsatisfiable world is a failed resolution; anything else (missing,
+        // malformed, altered or untrusted input) is bad input.
+        return Some(if e.is_unsatisfiable() { exit::FAILED } else { exit::BAD_INPUT });
+    }
+    if let Some(e) = cause.downcast_ref::<forge_store::Error>() {
+        return Some(match e {
+            forge_store::Error::NoRoot => exit::ENVIRONMENT,
+            forge_store::Error::Io { .. }
+            | forge_store::Error::Db { .. }
+            | forge_store::Error::DbTooNew { .. }
+            | forge_store::Error::NarOutput { .. }
+            | forge_store::Error::Corrupt { .. } => exit::FAILED,
+            _ => exit::BAD_INPUT,
+        });
+    }
+    if let Some(code) = image::exit_code_for(cause) {
+        return Some(code);
+    }
+    if let Some(e) = cause.downcast_ref::<forge_engine::archive::Error>() {
+        return Some(match e {
+            forge_engine::archive::Error::Io { error, .. } if error.kind() != std::io::ErrorKind::NotFound => {
+                exit::FAILED
+            }
+            _ => exit::BAD_INPUT,
+        });
+    }
+    if let Some(e) = cause.downcast_ref::<forge_engine::fetch::Error>() {
+        use forge_engine::fetch::Error as F;
+        return Some(match e {
+            F::Failed { .. } | F::Io { .. } => exit::FAILED,
+            F::Client { .. } => exit::ENVIRONMENT,
+            _ => exit::BAD_INPUT,
+        });
+    }
+    if let Some(e) = cause.downcast_ref::<forge_engine::git::Error>() {
+        use forge_engine::git::Error as G;
+        return Some(match e {
+            G::GitMissing { .. } => exit::ENVIRONMENT,
+            G::Git { .. } | G::Io { .. } => exit::FAILED,
+            _ => exit::BAD_INPUT,
+        });
+    }
+    if cause.downcast_ref::<std::io::Error>().is_some() {
+        return Some(exit::BAD_INPUT);
     }
     None
 }
