@@ -127,7 +127,7 @@ pub fn build(
     targets: &[NodeId],
     opts: &Options,
     progress: &dyn Progress,
-    stop: &sched::Stop,
+    stop: &sched::Stop<'_>,
 ) -> Result<Report> {
     let plan = plan::plan(forge, targets, false, |p| Ok(store.is_valid(p)?))?;
     progress.event(Event::Planned {

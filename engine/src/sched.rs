@@ -10,7 +10,7 @@ use std::sync::{Condvar, Mutex};
 use crate::dsl::NodeId;
 
 /// Asked before each step starts: `true` means start nothing new.
-pub type Stop = dyn Fn() -> bool + Sync;
+pub type Stop<'a> = dyn Fn() -> bool + Sync + 'a;
 
 /// Scheduling options.
 #[derive(Clone, Copy, Debug)]
@@ -48,7 +48,7 @@ struct State {
 
 /// Runs `work` (a set of steps) where `deps(step)` lists its inputs' steps; inputs
 /// outside `work` count as done. Once `stop()` says so (Ctrl-C), nothing new starts.
-pub fn run<D, E>(work: &[NodeId], deps: D, opts: Options, stop: &Stop, exec: E) -> Report
+pub fn run<D, E>(work: &[NodeId], deps: D, opts: Options, stop: &Stop<'_>, exec: E) -> Report
 where
     D: Fn(NodeId) -> Vec<NodeId>,
     E: Fn(NodeId) -> Result<(), String> + Sync,
@@ -95,7 +95,7 @@ fn worker<E>(
     wake: &Condvar,
     dependents: &HashMap<NodeId, Vec<NodeId>>,
     opts: Options,
-    stop: &Stop,
+    stop: &Stop<'_>,
     exec: &E,
 ) where
     E: Fn(NodeId) -> Result<(), String> + Sync,
