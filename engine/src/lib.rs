@@ -14,6 +14,7 @@ pub mod ext4;
 pub mod fetch;
 pub mod fstree;
 pub mod git;
+pub mod openrc;
 pub mod package;
 pub mod plan;
 pub mod record;

@@ -63,6 +63,9 @@ pub enum Command {
     FetchGit(cmd::fetch_git::FetchGitArgs),
     /// Unpack an archive safely (tar, tar.gz/xz/bz2/zst, zip, deb, apk)
     Unpack(cmd::unpack::UnpackArgs),
+    /// Convert systemd units to OpenRC init scripts, cron lines and runlevel links
+    #[command(subcommand)]
+    Openrc(cmd::openrc::OpenrcCmd),
 }
 
 const BUILD_HELP: &str = "\
@@ -122,5 +125,6 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Fetch(a) => a.run(),
         Command::FetchGit(a) => a.run(),
         Command::Unpack(a) => a.run(),
+        Command::Openrc(c) => c.run(),
     }
 }

@@ -1,0 +1,296 @@
+//! The systemd -> OpenRC converter on unit files modelled on AGNOS's: golden
+//! outputs, `sh -n` on every script (dash and busybox sh), and OpenRC's own
+//! dependency parser (gendepends.sh from Debian's openrc package) reading them.
+//!
+//! Golden files are in tests/openrc/golden; `FORGE_BLESS=1` rewrites them (then
+//! read the diff: the goldens are the reviewed expectation).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use forge_engine::openrc::{self, convert_unit, magic_service, report, Conversion, Converter, Override, Severity};
+
+fn units_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openrc/units")
+}
+
+fn convert_file(name: &str) -> Conversion {
+    let text = fs::read_to_string(units_dir().join(name)).unwrap();
+    convert_unit(name, &text, &Override::default()).unwrap()
+}
+
+fn all_conversions() -> Vec<Conversion> {
+    let mut names: Vec<String> =
+        fs::read_dir(units_dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    let mut out: Vec<Conversion> = names.iter().map(|n| convert_file(n)).collect();
+    out.push(magic_service().unwrap());
+    out
+}
+
+/// Everything a conversion produces, as one text to compare against a golden file.
+fn dump(c: &Conversion) -> String {
+    let mut s = format!(
+        "service: {}\nrunlevel: {}\n",
+        c.service.as_deref().unwrap_or("-"),
+        c.runlevel.as_deref().unwrap_or("-")
+    );
+    s += &format!("== init.d\n{}", c.script.as_deref().unwrap_or(""));
+    s += &format!("== conf.d\n{}", c.conf.as_deref().unwrap_or(""));
+    s += "== cron\n";
+    for line in &c.cron {
+        s += line;
+        s += "\n";
+    }
+    s += &format!("== report\n{}", report::render(&c.report));
+    s
+}
+
+#[test]
+fn conversions_match_their_golden_files() {
+    let golden_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openrc/golden");
+    let bless = std::env::var_os("FORGE_BLESS").is_some();
+    let mut mismatches = Vec::new();
+    for c in all_conversions() {
+        let path = golden_dir.join(format!("{}.txt", c.unit));
+        let text = dump(&c);
+        if bless {
+            fs::write(&path, &text).unwrap();
+        } else if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            mismatches.push(format!("{}:\n{text}", path.display()));
+        }
+    }
+    assert!(mismatches.is_empty(), "outputs differ from goldens (FORGE_BLESS=1 rewrites):\n{}", mismatches.join("\n"));
+}
+
+#[test]
+fn conversion_is_deterministic() {
+    let a: Vec<String> = all_conversions().iter().map(dump).collect();
+    let b: Vec<String> = all_conversions().iter().map(dump).collect();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn every_script_passes_sh_n_in_dash_and_busybox() {
+    let shells: Vec<Vec<&str>> =
+        [vec!["dash"], vec!["busybox", "sh"]].into_iter().filter(|s| forge_tests::have_tool(s[0])).collect();
+    assert!(!shells.is_empty() || std::env::var_os("CI").is_none(), "CI must have dash or busybox");
+    let dir = tempfile::tempdir().unwrap();
+    for c in all_conversions() {
+        let Some(script) = &c.script else { continue };
+        let path = dir.path().join(c.service.as_ref().unwrap());
+        fs::write(&path, script).unwrap();
+        for shell in &shells {
+            let out = Command::new(shell[0]).args(&shell[1..]).arg("-n").arg(&path).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{:?} -n {}: {}\n{script}",
+                shell,
+                c.unit,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// Debian's openrc package unpacked by .ci/setup.d/openrc.sh.
+fn openrc_root() -> Option<PathBuf> {
+    let root =
+        std::env::var_os("FORGE_OPENRC_ROOT").map_or_else(|| PathBuf::from("/var/cache/forge-openrc"), PathBuf::from);
+    if root.join("lib/rc/sh/gendepends.sh").is_file() {
+        Some(root)
+    } else {
+        eprintln!("SKIP: {} has no unpacked openrc; run .ci/setup.d/openrc.sh", root.display());
+        None
+    }
+}
+
+/// OpenRC's gendepends.sh sources each script with OpenRC's shell functions and
+/// prints the dependencies it declares: the depinfo `rc-update`/`openrc` use.
+#[test]
+fn openrc_gendepends_reads_the_dependencies_we_wrote() {
+    let Some(root) = openrc_root() else { return };
+    if !forge_tests::have_tool("bwrap") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (init, conf) = (dir.path().join("init.d"), dir.path().join("conf.d"));
+    fs::create_dir_all(&init).unwrap();
+    fs::create_dir_all(&conf).unwrap();
+    let mut expected = Vec::new();
+    for c in all_conversions() {
+        let (Some(svc), Some(script)) = (&c.service, &c.script) else { continue };
+        fs::write(init.join(svc), script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(init.join(svc), fs::Permissions::from_mode(0o755)).unwrap();
+        if let Some(text) = &c.conf {
+            fs::write(conf.join(svc), text).unwrap();
+        }
+        expected.push((svc.clone(), script.clone()));
+    }
+    let out = Command::new("bwrap")
+        .args(["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin"])
+        .args(["--symlink", "usr/lib64", "/lib64", "--tmpfs", "/lib"])
+        .args(["--ro-bind", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu"])
+        .arg("--ro-bind")
+        .arg(root.join("lib/rc"))
+        .arg("/lib/rc")
+        .args(["--tmpfs", "/etc", "--ro-bind"])
+        .arg(&init)
+        .arg("/etc/init.d")
+        .arg("--ro-bind")
+        .arg(&conf)
+        .arg("/etc/conf.d")
+        .args(["--dev", "/dev", "--proc", "/proc", "--unshare-all", "/bin/sh", "/lib/rc/sh/gendepends.sh"])
+        .output()
+        .unwrap();
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("bwrap") {
+        eprintln!("SKIP: bwrap cannot run here: {}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    let depinfo = String::from_utf8_lossy(&out.stdout);
+    for (svc, script) in expected {
+        for (keyword, oracle) in [("need", "ineed"), ("want", "iwant"), ("after", "iafter"), ("before", "ibefore")] {
+            let ours = script.lines().find_map(|l| l.strip_prefix(&format!("\t{keyword} "))).map(str::to_string);
+            let theirs = depinfo.lines().find_map(|l| l.strip_prefix(&format!("{svc} {oracle} "))).map(str::to_string);
+            assert_eq!(ours, theirs, "{svc} {keyword}: our script vs OpenRC's gendepends\n{depinfo}");
+        }
+    }
+    assert!(depinfo.contains("avahi-ssh-publish ineed avahi-daemon"), "{depinfo}");
+    assert!(depinfo.contains("magic ineed localmount"), "{depinfo}");
+}
+
+#[test]
+fn magic_runs_the_venv_python_supervised_with_its_log() {
+    let c = magic_service().unwrap();
+    let s = c.script.unwrap();
+    assert_eq!(c.service.as_deref(), Some("magic"));
+    assert_eq!(c.runlevel.as_deref(), Some("default"));
+    assert!(s.starts_with("#!/sbin/openrc-run\n"));
+    assert!(s.contains("command=\"/bin/bash\"\n"), "{s}");
+    assert!(s.contains("exec /usr/local/venv/bin/python -u /usr/comma/magic.py"), "{s}");
+    assert!(
+        s.contains("output_log=\"/var/log/magic.log\"\n") && s.contains("error_log=\"/var/log/magic.log\"\n"),
+        "{s}"
+    );
+    assert!(s.contains("supervisor=\"supervise-daemon\"\n") && s.contains("respawn_delay=\"2\"\n"), "{s}");
+    assert!(s.contains("command_user=\"comma\"\n"), "{s}");
+    assert!(!s.contains("command_background") && !s.contains("pidfile"), "{s}");
+    // PermissionsStartOnly: the device setup runs as root, not through su.
+    assert!(s.contains("\t( chgrp gpu /dev/ion /dev/kgsl-3d0; chmod 660 /dev/ion /dev/kgsl-3d0 ) &&\n"), "{s}");
+    assert!(!s.contains("su -s"), "{s}");
+    assert!(c.report.is_empty(), "{:?}", c.report);
+}
+
+#[test]
+fn restart_always_becomes_a_respawning_supervise_daemon() {
+    let c = convert_file("avahi-ssh-publish.service");
+    let s = c.script.unwrap();
+    for line in
+        ["supervisor=\"supervise-daemon\"", "respawn_delay=\"5\"", "respawn_max=\"0\"", "command_user=\"comma\""]
+    {
+        assert!(s.contains(line), "{line} missing:\n{s}");
+    }
+    assert!(s.contains("\tneed avahi-daemon\n\twant net\n\tafter avahi-daemon net\n"), "{s}");
+}
+
+#[test]
+fn oneshot_runs_its_commands_in_start_and_stop_as_the_user() {
+    let c = convert_file("comma.service");
+    let s = c.script.unwrap();
+    assert!(
+        s.contains("\tsu -s /bin/sh comma -c '/usr/bin/tmux new-session -s comma -d /usr/comma/comma.sh'\n"),
+        "{s}"
+    );
+    assert!(s.contains("stop() {\n\tebegin"), "{s}");
+    assert!(s.contains("rc_ulimit=\"-e 30 -r 100\""), "{s}");
+    assert_eq!(
+        c.conf.as_deref(),
+        Some("# Generated by forge from comma.service: the unit's Environment=.\nexport HOME=/home/comma\n")
+    );
+    assert!(!s.contains("command="), "a oneshot has no daemon command:\n{s}");
+}
+
+#[test]
+fn path_units_become_inotifyd_watchers_that_restart_the_service() {
+    let c = convert_file("adb-param-watcher.path");
+    assert_eq!(c.service.as_deref(), Some("adb-param-watcher-path"));
+    let s = c.script.unwrap();
+    assert!(s.contains("exec inotifyd - /data/params/d:cdemwy"), "{s}");
+    assert!(s.contains("/data/params/d/AdbEnabled) /sbin/rc-service adb-param-watcher restart ;;"), "{s}");
+}
+
+#[test]
+fn timers_become_crond_lines_or_are_reported() {
+    let c = convert_file("logrotate-hourly.timer");
+    assert_eq!(
+        c.cron,
+        ["# logrotate-hourly.timer: Hourly rotation of log files", "0 * * * * /sbin/rc-service logrotate restart"]
+    );
+    assert!(c.script.is_none());
+    let c = convert_file("debug-cleanup.timer");
+    assert!(c.cron.contains(&"30 3 * * 1-5 /sbin/rc-service debug-cleanup restart".to_string()), "{:?}", c.cron);
+    assert!(c.cron.contains(&"*/15 * * * * /sbin/rc-service debug-cleanup restart".to_string()), "{:?}", c.cron);
+    let reported: Vec<&str> = c.report.iter().map(|e| e.directive.as_str()).collect();
+    assert!(reported.contains(&"Timer.OnBootSec") && reported.contains(&"Timer.OnCalendar"), "{reported:?}");
+}
+
+#[test]
+fn unmappable_directives_are_reported_never_dropped() {
+    let c = convert_file("ModemManager.service");
+    let unmapped: Vec<&str> =
+        c.report.iter().filter(|e| e.severity == Severity::Unmapped).map(|e| e.directive.as_str()).collect();
+    for d in ["Service.CapabilityBoundingSet", "Service.ProtectSystem", "Service.PrivateTmp", "Install.Alias"] {
+        assert!(unmapped.contains(&d), "{d} not reported: {unmapped:?}");
+    }
+    let c = convert_file("serial-getty@ttyMSM0.service");
+    let all: Vec<&str> = c.report.iter().map(|e| e.directive.as_str()).collect();
+    for d in ["Unit.Conflicts", "Service.TTYPath", "Install.WantedBy", "Service.Type", "Service.ExecStart"] {
+        assert!(all.contains(&d), "{d} not reported: {all:?}");
+    }
+    // %H depends on the machine: reported, left as written.
+    assert!(c.report.iter().any(|e| e.why.contains("%H")), "{:?}", c.report);
+}
+
+#[test]
+fn other_unit_kinds_are_reported_as_a_whole() {
+    let c = convert_file("data.mount");
+    assert!(c.script.is_none() && c.service.is_none());
+    assert_eq!(c.report.len(), 1);
+    assert_eq!(c.report[0].directive, "unit");
+}
+
+#[test]
+fn overrides_replace_variables_add_lines_and_change_the_runlevel() {
+    let text = fs::read_to_string(units_dir().join("lte.service")).unwrap();
+    let mut ov = Override::default();
+    ov.vars.insert("command_background".into(), None);
+    ov.vars.insert("output_log".into(), Some("/var/log/lte.log".into()));
+    ov.depend.push(("need".into(), "gpio".into()));
+    ov.append.push("stop_post() { :; }".into());
+    ov.runlevel = Some(Some("boot".into()));
+    let c = Converter::default().with_override("lte.service", ov).convert("lte.service", &text).unwrap();
+    let s = c.script.unwrap();
+    assert!(!s.contains("command_background") && s.contains("output_log=\"/var/log/lte.log\""), "{s}");
+    assert!(s.contains("\tneed gpio\n") && s.ends_with("# Recipe override\nstop_post() { :; }\n"), "{s}");
+    assert_eq!(c.runlevel.as_deref(), Some("boot"));
+    let mut ov = Override::default();
+    ov.script = Some("#!/sbin/openrc-run\n".into());
+    let c = convert_unit("lte.service", &text, &ov).unwrap();
+    assert_eq!(c.script.as_deref(), Some("#!/sbin/openrc-run\n"));
+}
+
+#[test]
+fn unreadable_units_fail_with_file_and_line() {
+    let err = convert_unit("x.service", "[Service]\nExecStart=/bin/echo \"open\n", &Override::default()).unwrap_err();
+    assert_eq!(err.to_string(), "x.service:2: ExecStart=/bin/echo \"open: unterminated \" quote");
+    let err = convert_unit("x.service", "[Service]\nType=bogus\nExecStart=/x\n", &Override::default()).unwrap_err();
+    assert!(err.to_string().starts_with("x.service:2: Type=bogus"), "{err}");
+    let err = convert_unit("x.service", "[Service]\nType=simple\n", &Override::default()).unwrap_err();
+    assert!(err.to_string().contains("needs an ExecStart"), "{err}");
+    let err = convert_unit("getty@.service", "[Service]\nExecStart=/x\n", &Override::default()).unwrap_err();
+    assert!(err.to_string().contains("template"), "{err}");
+    let err = convert_unit("../x.service", "", &Override::default()).unwrap_err();
+    assert!(matches!(err, openrc::Error::BadName { .. }), "{err}");
+}
