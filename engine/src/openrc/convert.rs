@@ -328,22 +328,28 @@ pub(crate) fn unit_section(ctx: &mut Ctx, script: &mut InitScript) -> Result<(),
         ("BindsTo", "need", Some("OpenRC does not stop this service when the bound one stops")),
         ("Upholds", "want", Some("OpenRC does not restart the upheld service when it stops")),
     ];
+    let mut befores = Vec::new();
     for (key, keyword, approx) in DEPENDS {
         for (v, name) in ctx.take_words("Unit", key)? {
             if let Some(why) = approx {
                 ctx.note(&v, Severity::Approximated, why);
             }
             match depend::map_unit(&name) {
-                Mapped::Service(svc) => script.depend(keyword, &svc),
+                Mapped::Service(svc) => {
+                    script.depend(keyword, &svc);
+                    befores.extend((keyword == "before").then(|| (v.clone(), svc)));
+                }
                 Mapped::Approximate(svc, why) => {
                     script.depend(keyword, &svc);
                     ctx.note(&v, Severity::Approximated, &format!("{name} -> {svc}: {why}"));
+                    befores.extend((keyword == "before").then(|| (v.clone(), svc)));
                 }
                 Mapped::Implicit(why) => ctx.note(&v, Severity::Approximated, &why),
                 Mapped::None(why) => ctx.note(&v, Severity::Unmapped, &why),
             }
         }
     }
+    drop_cycles(ctx, script, befores);
     if let Some(v) =
         ctx.take_bool("Unit", "DefaultDependencies")?.filter(|d| !d).and(ctx.take_last("Unit", "DefaultDependencies"))
     {
@@ -366,6 +372,24 @@ pub(crate) fn unit_section(ctx: &mut Ctx, script: &mut InitScript) -> Result<(),
         );
     }
     Ok(())
+}
+
+/// Two units can map to one OpenRC service (`data.mount` and `local-fs.target` are
+/// both `localmount`), so After= and Before= may name it both ways: a cycle OpenRC
+/// would break at random. The ordering after it is kept (the unit needs what it
+/// provides); the `before` is dropped and reported.
+fn drop_cycles(ctx: &mut Ctx, script: &mut InitScript, befores: Vec<(Value, String)>) {
+    let needed: Vec<String> =
+        ["after", "need"].iter().filter_map(|k| script.depend.get(*k)).flat_map(|set| set.iter().cloned()).collect();
+    for (v, svc) in befores {
+        if needed.contains(&svc) {
+            if let Some(set) = script.depend.get_mut("before") {
+                set.remove(&svc);
+            }
+            let why = format!("`before {svc}` dropped: the unit is also ordered after {svc}, a cycle in OpenRC");
+            ctx.note(&v, Severity::Approximated, &why);
+        }
+    }
 }
 
 /// [Install]: the runlevel from WantedBy=/RequiredBy=.

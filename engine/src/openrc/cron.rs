@@ -139,7 +139,7 @@ pub fn calendar(expr: &str) -> Result<String, String> {
         if !(2..=3).contains(&parts.len()) {
             return Err("the time is not HH:MM[:SS]".to_string());
         }
-        if parts.get(2).is_some_and(|s| s.trim_start_matches('0') != "") {
+        if parts.get(2).is_some_and(|s| !s.trim_start_matches('0').is_empty()) {
             return Err("cron has no seconds: only :00 maps".to_string());
         }
         hour = field(parts[0], 0, 23)?;
