@@ -275,8 +275,7 @@ fn overrides_replace_variables_add_lines_and_change_the_runlevel() {
     assert!(!s.contains("command_background") && s.contains("output_log=\"/var/log/lte.log\""), "{s}");
     assert!(s.contains("\tneed gpio\n") && s.ends_with("# Recipe override\nstop_post() { :; }\n"), "{s}");
     assert_eq!(c.runlevel.as_deref(), Some("boot"));
-    let mut ov = Override::default();
-    ov.script = Some("#!/sbin/openrc-run\n".into());
+    let ov = Override { script: Some("#!/sbin/openrc-run\n".into()), ..Default::default() };
     let c = convert_unit("lte.service", &text, &ov).unwrap();
     assert_eq!(c.script.as_deref(), Some("#!/sbin/openrc-run\n"));
 }
