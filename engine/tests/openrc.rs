@@ -98,7 +98,8 @@ fn every_script_passes_sh_n_in_dash_and_busybox() {
 fn openrc_root() -> Option<PathBuf> {
     let root =
         std::env::var_os("FORGE_OPENRC_ROOT").map_or_else(|| PathBuf::from("/var/cache/forge-openrc"), PathBuf::from);
-    if root.join("lib/rc/sh/gendepends.sh").is_file() {
+    let parts = ["lib/rc/sh/gendepends.sh", "sbin/openrc-run", "lib/x86_64-linux-gnu/librc.so.1"];
+    if parts.iter().all(|p| root.join(p).is_file()) {
         Some(root)
     } else {
         eprintln!("SKIP: {} has no unpacked openrc; run .ci/setup.d/openrc.sh", root.display());
@@ -106,51 +107,85 @@ fn openrc_root() -> Option<PathBuf> {
     }
 }
 
-/// OpenRC's gendepends.sh sources each script with OpenRC's shell functions and
-/// prints the dependencies it declares: the depinfo `rc-update`/`openrc` use.
-#[test]
-fn openrc_gendepends_reads_the_dependencies_we_wrote() {
-    let Some(root) = openrc_root() else { return };
-    if !forge_tests::have_tool("bwrap") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let (init, conf) = (dir.path().join("init.d"), dir.path().join("conf.d"));
+/// A tree of every generated script and conf.d file, as /etc/init.d and /etc/conf.d.
+fn write_etc(dir: &Path) -> Vec<(String, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let (init, conf) = (dir.join("init.d"), dir.join("conf.d"));
     fs::create_dir_all(&init).unwrap();
     fs::create_dir_all(&conf).unwrap();
-    let mut expected = Vec::new();
+    let mut scripts = Vec::new();
     for c in all_conversions() {
         let (Some(svc), Some(script)) = (&c.service, &c.script) else { continue };
         fs::write(init.join(svc), script).unwrap();
-        use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(init.join(svc), fs::Permissions::from_mode(0o755)).unwrap();
         if let Some(text) = &c.conf {
             fs::write(conf.join(svc), text).unwrap();
         }
-        expected.push((svc.clone(), script.clone()));
+        scripts.push((svc.clone(), script.clone()));
     }
-    let out = Command::new("bwrap")
-        .args(["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin"])
-        .args(["--symlink", "usr/lib64", "/lib64", "--tmpfs", "/lib"])
-        .args(["--ro-bind", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu"])
-        .arg("--ro-bind")
-        .arg(root.join("lib/rc"))
-        .arg("/lib/rc")
-        .args(["--tmpfs", "/etc", "--ro-bind"])
-        .arg(&init)
-        .arg("/etc/init.d")
-        .arg("--ro-bind")
-        .arg(&conf)
-        .arg("/etc/conf.d")
-        .args(["--dev", "/dev", "--proc", "/proc", "--unshare-all", "/bin/sh", "/lib/rc/sh/gendepends.sh"])
-        .output()
-        .unwrap();
-    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("bwrap") {
-        eprintln!("SKIP: bwrap cannot run here: {}", String::from_utf8_lossy(&out.stderr));
-        return;
+    scripts
+}
+
+/// Runs `sh -c SCRIPT` in bwrap with the unpacked OpenRC at /lib/rc and /sbin,
+/// its libraries beside the host's, and `dir`'s init.d and conf.d as /etc's.
+/// None (after a SKIP message) when bwrap cannot run here.
+fn in_openrc_sandbox(root: &Path, dir: &Path, script: &str) -> Option<std::process::Output> {
+    // The host's libraries plus librc/libeinfo in one directory (symlinks resolve
+    // inside the sandbox, where /usr is the host's).
+    let libs = dir.join("libs");
+    fs::create_dir_all(&libs).unwrap();
+    let host_libs = Path::new("/usr/lib/x86_64-linux-gnu");
+    for e in fs::read_dir(host_libs).unwrap() {
+        let e = e.unwrap();
+        std::os::unix::fs::symlink(e.path(), libs.join(e.file_name())).unwrap();
     }
+    for lib in ["librc.so.1", "libeinfo.so.1"] {
+        fs::copy(root.join("lib/x86_64-linux-gnu").join(lib), libs.join(lib)).unwrap();
+    }
+    let bind = |from: &Path, to: &str| vec!["--ro-bind".into(), from.as_os_str().to_owned(), to.into()];
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    for a in ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib64", "/lib64"] {
+        args.push(a.into());
+    }
+    for a in ["--tmpfs", "/lib", "--tmpfs", "/sbin", "--tmpfs", "/etc", "--tmpfs", "/run"] {
+        args.push(a.into());
+    }
+    args.extend(bind(&libs, "/lib/x86_64-linux-gnu"));
+    args.extend(bind(&root.join("lib/rc"), "/lib/rc"));
+    args.extend(bind(&root.join("sbin/openrc-run"), "/sbin/openrc-run"));
+    args.extend(bind(&dir.join("init.d"), "/etc/init.d"));
+    args.extend(bind(&dir.join("conf.d"), "/etc/conf.d"));
+    for a in ["--dev", "/dev", "--proc", "/proc", "--unshare-all", "/bin/sh", "-c", script] {
+        args.push(a.into());
+    }
+    let out = Command::new("bwrap").args(&args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && err.starts_with("bwrap:") {
+        eprintln!("SKIP: bwrap cannot run here: {err}");
+        return None;
+    }
+    Some(out)
+}
+
+fn openrc_ready() -> Option<PathBuf> {
+    let root = openrc_root()?;
+    if !forge_tests::have_tool("bwrap") || !Path::new("/usr/lib/x86_64-linux-gnu").is_dir() {
+        eprintln!("SKIP: needs bwrap and an x86_64 Debian host");
+        return None;
+    }
+    Some(root)
+}
+
+/// OpenRC's gendepends.sh sources each script with OpenRC's shell functions and
+/// prints the dependencies it declares: the depinfo `rc-update`/`openrc` use.
+#[test]
+fn openrc_gendepends_reads_the_dependencies_we_wrote() {
+    let Some(root) = openrc_ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = write_etc(dir.path());
+    let Some(out) = in_openrc_sandbox(&root, dir.path(), "/bin/sh /lib/rc/sh/gendepends.sh") else { return };
     let depinfo = String::from_utf8_lossy(&out.stdout);
-    for (svc, script) in expected {
+    for (svc, script) in scripts {
         for (keyword, oracle) in [("need", "ineed"), ("want", "iwant"), ("after", "iafter"), ("before", "ibefore")] {
             let ours = script.lines().find_map(|l| l.strip_prefix(&format!("\t{keyword} "))).map(str::to_string);
             let theirs = depinfo.lines().find_map(|l| l.strip_prefix(&format!("{svc} {oracle} "))).map(str::to_string);
@@ -159,6 +194,41 @@ fn openrc_gendepends_reads_the_dependencies_we_wrote() {
     }
     assert!(depinfo.contains("avahi-ssh-publish ineed avahi-daemon"), "{depinfo}");
     assert!(depinfo.contains("magic ineed localmount"), "{depinfo}");
+}
+
+/// The real `openrc-run SCRIPT describe` loads each script (conf.d first, as on a
+/// booted system) and prints its description and extra commands; a script it
+/// cannot load prints a shell error instead.
+#[test]
+fn openrc_run_loads_and_describes_every_script() {
+    let Some(root) = openrc_ready() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = write_etc(dir.path());
+    fs::write(dir.path().join("init.d/broken"), "#!/sbin/openrc-run\nstart() {\n if then\n}\n").unwrap();
+    // openrc-run wants the state directory a booted OpenRC keeps in /run/openrc.
+    let mut sh = String::from(
+        "mkdir -p /run/openrc/started /run/openrc/daemons /run/openrc/options && echo default > /run/openrc/softlevel \
+         && : > /etc/insserv.conf",
+    );
+    for svc in scripts.iter().map(|(s, _)| s.as_str()).chain(["broken"]) {
+        sh += &format!(" && echo '@@ {svc}' && /sbin/openrc-run /etc/init.d/{svc} describe 2>&1");
+    }
+    let Some(out) = in_openrc_sandbox(&root, dir.path(), &sh) else { return };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sections: Vec<&str> = text.split("@@ ").skip(1).collect();
+    assert_eq!(sections.len(), scripts.len() + 1, "{text}");
+    for (section, (svc, script)) in sections.iter().zip(&scripts) {
+        assert!(section.starts_with(&format!("{svc}\n")), "{section}");
+        let description = script.lines().find_map(|l| l.strip_prefix("description=\"")).unwrap().trim_end_matches('"');
+        assert!(section.contains(&format!(" * {description}\n")), "{svc}: openrc-run did not describe it:\n{section}");
+        assert!(!section.contains("rror"), "{svc}: {section}");
+        if script.contains("extra_started_commands=\"reload\"") {
+            assert!(section.contains(" * reload"), "{svc}: reload not listed:\n{section}");
+        }
+    }
+    // The oracle can fail: a script with a syntax error is refused.
+    let broken = sections.last().unwrap();
+    assert!(broken.contains("Syntax error") && !broken.contains(" * "), "{broken}");
 }
 
 #[test]
