@@ -98,7 +98,8 @@ fn every_script_passes_sh_n_in_dash_and_busybox() {
 fn openrc_root() -> Option<PathBuf> {
     let root =
         std::env::var_os("FORGE_OPENRC_ROOT").map_or_else(|| PathBuf::from("/var/cache/forge-openrc"), PathBuf::from);
-    let parts = ["lib/rc/sh/gendepends.sh", "sbin/openrc-run", "lib/x86_64-linux-gnu/librc.so.1"];
+    let parts =
+        ["lib/rc/sh/gendepends.sh", "sbin/openrc-run", "sbin/supervise-daemon", "lib/x86_64-linux-gnu/librc.so.1"];
     if parts.iter().all(|p| root.join(p).is_file()) {
         Some(root)
     } else {
@@ -147,15 +148,19 @@ fn in_openrc_sandbox(root: &Path, dir: &Path, script: &str) -> Option<std::proce
     for a in ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib64", "/lib64"] {
         args.push(a.into());
     }
-    for a in ["--tmpfs", "/lib", "--tmpfs", "/sbin", "--tmpfs", "/etc", "--tmpfs", "/run"] {
+    for a in ["--tmpfs", "/lib", "--tmpfs", "/sbin", "--tmpfs", "/etc", "--tmpfs", "/run", "--tmpfs", "/var"] {
         args.push(a.into());
     }
     args.extend(bind(&libs, "/lib/x86_64-linux-gnu"));
     args.extend(bind(&root.join("lib/rc"), "/lib/rc"));
     args.extend(bind(&root.join("sbin/openrc-run"), "/sbin/openrc-run"));
+    args.extend(bind(&root.join("sbin/supervise-daemon"), "/sbin/supervise-daemon"));
+    for a in ["--symlink", "/run", "/var/run"] {
+        args.push(a.into());
+    }
     args.extend(bind(&dir.join("init.d"), "/etc/init.d"));
     args.extend(bind(&dir.join("conf.d"), "/etc/conf.d"));
-    for a in ["--dev", "/dev", "--proc", "/proc", "--unshare-all", "/bin/sh", "-c", script] {
+    for a in ["--dev", "/dev", "--proc", "/proc", "--unshare-all", "--die-with-parent", "/bin/sh", "-c", script] {
         args.push(a.into());
     }
     let out = Command::new("bwrap").args(&args).output().unwrap();
@@ -229,6 +234,52 @@ fn openrc_run_loads_and_describes_every_script() {
     // The oracle can fail: a script with a syntax error is refused.
     let broken = sections.last().unwrap();
     assert!(broken.contains("Syntax error") && !broken.contains(" * "), "{broken}");
+}
+
+/// The state directories a booted OpenRC keeps in /run/openrc.
+const OPENRC_STATE: &str = "for d in started starting stopping inactive wasinactive failed exclusive scheduled \
+    options daemons hotplugged tmp; do mkdir -p /run/openrc/$d; done && echo default > /run/openrc/softlevel \
+    && : > /etc/insserv.conf";
+
+/// Real OpenRC starts and stops what we generate: a oneshot with its environment,
+/// pre and stop commands, and a daemon under supervise-daemon whose output goes
+/// to output_log/error_log and which is respawned after it exits.
+#[test]
+fn openrc_runs_a_converted_oneshot_and_a_respawning_daemon() {
+    let Some(root) = openrc_ready() else { return };
+    let oneshot = "[Service]\nType=oneshot\nRemainAfterExit=yes\nEnvironment=GREETING=hi\n\
+        ExecStartPre=/bin/sh -c \"echo pre >> /run/trace\"\nExecStart=/bin/sh -c \"echo $GREETING >> /run/trace\"\n\
+        ExecStop=/bin/sh -c \"echo stop >> /run/trace\"\n";
+    let daemon =
+        "[Unit]\nDescription=ticker\n[Service]\nExecStart=/bin/sh -c \"echo tick; echo oops >&2; sleep 1; exit 3\"\n\
+        Restart=always\nRestartSec=1\nStandardOutput=append:/run/ticker.log\nStandardError=append:/run/ticker.err\n";
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("hello.service", oneshot), ("ticker.service", daemon)] {
+        let c = convert_unit(name, text, &Override::default()).unwrap();
+        let svc = c.service.unwrap();
+        fs::create_dir_all(dir.path().join("init.d")).unwrap();
+        fs::create_dir_all(dir.path().join("conf.d")).unwrap();
+        fs::write(dir.path().join("init.d").join(&svc), c.script.unwrap()).unwrap();
+        if let Some(conf) = c.conf {
+            fs::write(dir.path().join("conf.d").join(&svc), conf).unwrap();
+        }
+    }
+    let sh = format!(
+        "{OPENRC_STATE} && /sbin/openrc-run /etc/init.d/hello start && /sbin/openrc-run /etc/init.d/hello stop \
+         && /sbin/openrc-run /etc/init.d/ticker start \
+         && for i in 1 2 3 4 5 6 7 8 9 10; do [ $(grep -c tick /run/ticker.log) -ge 2 ] && break; sleep 1; done \
+         && /sbin/openrc-run /etc/init.d/ticker status && /sbin/openrc-run /etc/init.d/ticker stop \
+         && echo @@trace && cat /run/trace && echo @@log && cat /run/ticker.log && echo @@err && cat /run/ticker.err"
+    );
+    let Some(out) = in_openrc_sandbox(&root, dir.path(), &sh) else { return };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    let trace = text.split("@@trace\n").nth(1).unwrap().split("@@log").next().unwrap();
+    assert_eq!(trace, "pre\nhi\nstop\n");
+    let log = text.split("@@log\n").nth(1).unwrap().split("@@err").next().unwrap();
+    assert!(log.matches("tick").count() >= 2, "not respawned:\n{log}");
+    assert!(text.split("@@err\n").nth(1).unwrap().starts_with("oops\n"), "{text}");
 }
 
 #[test]
