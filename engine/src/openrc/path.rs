@@ -94,7 +94,10 @@ pub(crate) fn convert(ctx: &mut Ctx) -> Result<Draft, Error> {
     script.vars.insert("command".into(), "/bin/sh".into());
     script.vars.insert("command_args".into(), format!("-c {}", sh_quote(&loop_script)));
     script.vars.insert("supervisor".into(), "supervise-daemon".into());
-    script.vars.insert("respawn_delay".into(), "1".into());
+    // inotifyd exits when a watched directory does not exist yet (/data/params/d
+    // appears when openpilot first runs): retry every 2 s, without a limit.
+    script.vars.insert("respawn_delay".into(), "2".into());
+    script.vars.insert("respawn_max".into(), "0".into());
     script.depend("need", "localmount");
     for (key, path) in exists {
         let test = match key {
