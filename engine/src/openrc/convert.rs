@@ -54,6 +54,7 @@ pub struct Override {
 /// Converts units with per-unit overrides, keyed by unit file name.
 #[derive(Debug, Clone, Default)]
 pub struct Converter {
+    /// Unit file name -> its override.
     pub overrides: BTreeMap<String, Override>,
 }
 

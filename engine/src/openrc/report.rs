@@ -13,6 +13,7 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The word used in the report text.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Unmapped => "unmapped",
@@ -24,13 +25,17 @@ impl Severity {
 /// One directive the converter could not map exactly.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReportEntry {
+    /// The unit's file name.
     pub unit: String,
     /// 1-based line of the directive in the unit file; 0 for the unit as a whole.
     pub line: usize,
     /// `Section.Key` (`Service.ProtectSystem`), or `unit` for the unit as a whole.
     pub directive: String,
+    /// The value as written (specifiers expanded where they could be).
     pub value: String,
+    /// Unmapped or approximated.
     pub severity: Severity,
+    /// What differs, and what a recipe can do about it.
     pub why: String,
 }
 

@@ -11,7 +11,9 @@ use super::Error;
 pub struct Entry {
     /// The section it appeared in, without brackets (`Service`).
     pub section: String,
+    /// The key (`ExecStart`).
     pub key: String,
+    /// The value, trimmed, continuation lines joined; specifiers not yet expanded.
     pub value: String,
     /// 1-based line number where the assignment starts.
     pub line: usize,
@@ -20,15 +22,20 @@ pub struct Entry {
 /// A parsed unit file: its name (`magic.service`) and its assignments in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitFile {
+    /// The unit's file name (`magic.service`).
     pub name: String,
+    /// Every assignment, in file order.
     pub entries: Vec<Entry>,
 }
 
 /// The kind of unit, from its name's suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum UnitKind {
+    /// `.service`: an init script.
     Service,
+    /// `.timer`: cron lines.
     Timer,
+    /// `.path`: an inotifyd watcher service.
     Path,
     /// Any other suffix (`.mount`, `.socket`, `.target`...): parsed, not converted.
     Other,
