@@ -63,6 +63,9 @@ pub enum Error {
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
 
+    #[error(transparent)]
+    Openrc(#[from] crate::openrc::Error),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

@@ -16,6 +16,7 @@ pub mod fetch;
 pub mod fstree;
 pub mod git;
 pub mod manifest;
+pub mod openrc;
 pub mod package;
 pub mod plan;
 pub mod record;

@@ -66,6 +66,9 @@ pub enum Command {
     /// Read, verify and resolve Alpine packages (apk v2) and APKINDEX files
     #[command(subcommand)]
     Apk(cmd::apk::ApkCmd),
+    /// Convert systemd units to OpenRC init scripts, cron lines and runlevel links
+    #[command(subcommand)]
+    Openrc(cmd::openrc::OpenrcCmd),
 }
 
 const BUILD_HELP: &str = "\
@@ -140,5 +143,6 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::FetchGit(a) => a.run(),
         Command::Unpack(a) => a.run(),
         Command::Apk(c) => c.run(),
+        Command::Openrc(c) => c.run(),
     }
 }

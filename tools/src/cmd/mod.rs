@@ -6,6 +6,7 @@ pub mod fetch;
 pub mod fetch_git;
 pub mod hash;
 pub mod image;
+pub mod openrc;
 pub mod sandbox;
 pub mod store;
 pub mod unpack;
@@ -27,6 +28,7 @@ fn engine_code(e: &forge_engine::Error) -> u8 {
         E::Archive(x) => Some(x),
         E::Fetch(x) => Some(x),
         E::Git(x) => Some(x),
+        E::Openrc(x) => Some(x),
         E::Ext4(x) => Some(x),
         E::FsTree(x) => Some(x),
         E::Tar(x) => Some(x),
@@ -92,6 +94,9 @@ fn code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             G::Git { .. } | G::Io { .. } => exit::FAILED,
             _ => exit::BAD_INPUT,
         });
+    }
+    if cause.downcast_ref::<forge_engine::openrc::Error>().is_some() {
+        return Some(exit::BAD_INPUT);
     }
     if cause.downcast_ref::<std::io::Error>().is_some() {
         return Some(exit::BAD_INPUT);
