@@ -25,6 +25,7 @@ pub mod sandbox;
 pub mod sched;
 pub mod sparse;
 pub mod tar;
+pub mod vendor;
 pub mod why;
 
 pub use error::{Error, Result};

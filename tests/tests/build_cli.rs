@@ -184,3 +184,41 @@ fn offline_build_of_gnu_hello_from_upstream_source_runs_the_compiled_program() {
         assert_eq!(info["narHash"], format!("sha256:{}", stdout(&nix)));
     }
 }
+
+#[test]
+fn vendor_fills_a_mirror_that_an_offline_build_in_a_fresh_store_uses() {
+    let Some(mirror) = test_mirror() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let vendored = store.path().join("vendored");
+    let out = run_ok(
+        example(store.path())
+            .args(["vendor", "two-sleeps"])
+            .arg(&vendored)
+            .arg("--mirror")
+            .arg(&mirror)
+            .arg("--offline"),
+    );
+    assert!(stdout(&out).contains("busybox-static"), "{}", stdout(&out));
+    let fresh = tempfile::tempdir().unwrap();
+    run_ok(
+        example(fresh.path())
+            .args(["build", "two-sleeps", "--offline", "--mirror"])
+            .arg(&vendored)
+            .arg("--out")
+            .arg(fresh.path().join("o")),
+    );
+}
+
+#[test]
+fn an_offline_build_with_missing_inputs_lists_all_of_them_and_points_at_vendor() {
+    let store = tempfile::tempdir().unwrap();
+    let empty = store.path().join("empty-mirror");
+    std::fs::create_dir(&empty).unwrap();
+    let out = forge(store.path()).args(["build", "hello", "--offline", "--mirror"]).arg(&empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // 50 toolchain packages and the hello tarball, each with its URL and hash.
+    assert!(err.contains("51 input(s)"), "{err}");
+    assert!(err.contains("https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz"), "{err}");
+    assert!(err.contains("forge vendor"), "{err}");
+}

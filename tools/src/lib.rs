@@ -43,6 +43,8 @@ pub enum Command {
     Why(cmd::build::WhyArgs),
     /// Print the build log of a recipe, a derivation hash or an output path
     Log(cmd::build::LogArgs),
+    /// Copy every fixed-output input of a recipe into DIR, a mirror for offline builds
+    Vendor(cmd::build::VendorArgs),
     /// List the recipes this forge knows
     List,
     /// Hash files and trees the way Nix does
@@ -134,6 +136,7 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Show(a) => cmd::build::show(&store()?, registry, a),
         Command::Why(a) => cmd::build::why(&store()?, registry, a),
         Command::Log(a) => cmd::build::log(&store()?, registry, a),
+        Command::Vendor(a) => cmd::build::vendor(&store()?, registry, a),
         Command::List => cmd::build::list(registry),
         Command::Hash(c) => c.run(),
         Command::Store(c) => c.run(cli.store),

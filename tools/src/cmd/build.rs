@@ -109,6 +109,18 @@ pub struct WhyArgs {
 }
 
 #[derive(Args)]
+pub struct VendorArgs {
+    /// The recipe whose fixed-output inputs to copy
+    recipe: String,
+    /// The mirror folder to fill (created if missing)
+    dir: PathBuf,
+    #[command(flatten)]
+    fetch: FetchArgs,
+    #[command(flatten)]
+    arch: ArchArg,
+}
+
+#[derive(Args)]
 pub struct LogArgs {
     /// A recipe name, a derivation hash (sha256:...) or an output store path
     what: String,
@@ -306,5 +318,25 @@ pub fn list(registry: &Registry) -> anyhow::Result<ExitCode> {
     for r in registry.iter() {
         println!("{:width$}  {}", r.name, r.about);
     }
+    Ok(exit::code(exit::OK))
+}
+
+pub fn vendor(store: &Store, registry: &Registry, a: VendorArgs) -> anyhow::Result<ExitCode> {
+    let (forge, targets) = declare(registry, std::slice::from_ref(&a.recipe), &a.arch)?;
+    std::fs::create_dir_all(&a.dir).with_context(|| format!("cannot create {}", a.dir.display()))?;
+    let report = forge_engine::vendor::vendor(store, &forge, &targets, &a.fetch.fetcher()?, &a.dir)?;
+    for (name, hash) in &report.files {
+        println!("{hash}  {name}");
+    }
+    for (url, rev) in &report.git {
+        eprintln!("note: git input {url} at {rev} is not in a file mirror; mirror it with `git clone --mirror` and pass --git-mirror URL=DIR");
+    }
+    eprintln!(
+        "{} files in {}; build offline with `forge build {} --mirror {} --offline`",
+        report.files.len(),
+        a.dir.display(),
+        a.recipe,
+        a.dir.display()
+    );
     Ok(exit::code(exit::OK))
 }
