@@ -55,6 +55,9 @@ pub enum Error {
     #[error(transparent)]
     Git(#[from] crate::git::Error),
 
+    #[error(transparent)]
+    Elf(#[from] crate::elf::ElfError),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

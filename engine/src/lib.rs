@@ -9,6 +9,7 @@ pub mod build;
 pub mod builtins;
 pub mod drv;
 pub mod dsl;
+pub mod elf;
 pub mod error;
 pub mod ext4;
 pub mod fetch;
