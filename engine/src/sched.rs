@@ -161,6 +161,7 @@ fn skip_dependents(st: &mut State, dependents: &HashMap<NodeId, Vec<NodeId>>, fa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
 
     fn ids(n: u32) -> Vec<NodeId> {
@@ -221,14 +222,16 @@ mod tests {
 
     #[test]
     fn the_stop_flag_starts_nothing_new() {
-        let stop = AtomicBool::new(false);
+        // `Stop` is a 'static trait object: the flag must outlive the test.
+        static STOP: AtomicBool = AtomicBool::new(false);
+        let stopped = || STOP.load(Ordering::Relaxed);
         let r = run(
             &ids(3),
             |_| vec![],
             Options { jobs: 1, keep_going: true },
-            &stop,
+            &stopped,
             |_| {
-                stop.store(true, Ordering::Relaxed);
+                STOP.store(true, Ordering::Relaxed);
                 Ok(())
             },
         );
