@@ -58,6 +58,9 @@ pub enum Error {
     #[error(transparent)]
     Elf(#[from] crate::elf::ElfError),
 
+    #[error(transparent)]
+    Abi(#[from] crate::abi::AbiError),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

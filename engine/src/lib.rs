@@ -4,6 +4,7 @@
 //! own an error enum for their format; [`Error`] wraps them with the context of the
 //! step that failed.
 
+pub mod abi;
 pub mod archive;
 pub mod build;
 pub mod builtins;

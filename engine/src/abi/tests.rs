@@ -1,0 +1,244 @@
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::elf::tests::{arm64_root, cc, compiled};
+
+/// A root holding the host's own glibc: its loader at the interpreter path `prog` asks for
+/// (through an absolute symlink, as Debian lays it out) and libc.so.6 in /usr/lib.
+fn glibc_root(prog: &Path) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let interp = Elf::open(prog).unwrap().interpreter.unwrap();
+    let name = interp.rsplit('/').next().unwrap();
+    std::fs::create_dir_all(r.join("lib/real")).unwrap();
+    std::fs::copy(std::fs::canonicalize(&interp).unwrap(), r.join("lib/real").join(name)).unwrap();
+    let link = r.join(interp.trim_start_matches('/'));
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    symlink(format!("/lib/real/{name}"), link).unwrap();
+    let out = std::process::Command::new("cc").arg("-print-file-name=libc.so.6").output().unwrap();
+    let libc = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    std::fs::create_dir_all(r.join("usr/lib")).unwrap();
+    std::fs::copy(std::fs::canonicalize(libc).unwrap(), r.join("usr/lib/libc.so.6")).unwrap();
+    root
+}
+
+fn put(root: &Path, inside: &str, from: &Path) {
+    let to = root.join(inside.trim_start_matches('/'));
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(from, to).unwrap();
+}
+
+fn missing(report: &Report) -> Vec<String> {
+    report.files.iter().flat_map(|f| f.missing.iter().map(|m| m.to_string())).collect()
+}
+
+#[test]
+fn a_program_passes_when_the_root_has_its_loader_libc_and_library() {
+    let Some(dir) = compiled() else { return };
+    let prog = dir.path().join("prog");
+    let root = glibc_root(&prog);
+    put(root.path(), "/usr/lib/libv.so.1", &dir.path().join("libv2.so"));
+    let report = check(root.path(), &[Target::Host(prog)]).unwrap();
+    assert!(report.ok(), "{report}");
+    let names: Vec<_> = report.files[0].loaded.iter().map(|l| l.name.as_str()).collect();
+    assert!(names.contains(&"libv.so.1") && names.contains(&"libc.so.6"), "{names:?}");
+    assert_eq!(report.files[0].libc, Libc::Glibc);
+}
+
+#[test]
+fn a_missing_library_is_named_with_its_needer_and_the_directories_searched() {
+    let Some(dir) = compiled() else { return };
+    let prog = dir.path().join("prog");
+    let root = glibc_root(&prog);
+    let report = check(root.path(), &[Target::Host(prog.clone())]).unwrap();
+    assert!(!report.ok());
+    let m = &report.files[0].missing;
+    // The versioned symbols it should have provided are not listed one by one.
+    assert_eq!(m.len(), 1, "{report}");
+    let Missing::Library { name, needed_by, searched, .. } = &m[0] else { panic!("{report}") };
+    assert_eq!((name.as_str(), needed_by.as_str()), ("libv.so.1", prog.to_str().unwrap()));
+    assert!(searched.contains(&"/usr/lib".to_owned()), "{searched:?}");
+}
+
+/// libv.so.1 as an older release: V1 only, without `new_fn`.
+fn old_lib(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("old.map"), "V0 { };\nV1 { global: old_fn; data_v; local: *; } V0;\n").unwrap();
+    std::fs::write(dir.join("old.c"), "int data_v = 7;\nint old_fn(void) { return 1; }\n").unwrap();
+    cc(dir, &["-shared", "-fPIC", "-o", "libv1.so", "old.c", "-Wl,--version-script=old.map", "-Wl,-soname,libv.so.1"]);
+    dir.join("libv1.so")
+}
+
+#[test]
+fn an_older_library_misses_the_version_and_the_symbol_at_that_version() {
+    let Some(dir) = compiled() else { return };
+    let prog = dir.path().join("prog");
+    let root = glibc_root(&prog);
+    put(root.path(), "/usr/lib/libv.so.1", &old_lib(dir.path()));
+    let report = check(root.path(), &[Target::Host(prog)]).unwrap();
+    let m = missing(&report);
+    assert_eq!(m.len(), 2, "{report}");
+    assert!(m[0].starts_with("version V2 of libv.so.1"), "{m:?}");
+    assert!(m[1].starts_with("symbol new_fn@V2") && m[1].contains("expected from libv.so.1"), "{m:?}");
+}
+
+#[test]
+fn a_library_defining_the_version_but_not_the_symbol_misses_only_the_symbol() {
+    let Some(dir) = compiled() else { return };
+    let d = dir.path();
+    std::fs::write(
+        d.join("v2b.map"),
+        "V0 { };\nV1 { global: old_fn; data_v; local: *; } V0;\nV2 { global: other; } V1;\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("v2b.c"), "int data_v;\nint old_fn(void) { return 1; }\nint other(void) { return 3; }\n")
+        .unwrap();
+    cc(d, &["-shared", "-fPIC", "-o", "libv2b.so", "v2b.c", "-Wl,--version-script=v2b.map", "-Wl,-soname,libv.so.1"]);
+    let prog = d.join("prog");
+    let root = glibc_root(&prog);
+    put(root.path(), "/usr/lib/libv.so.1", &d.join("libv2b.so"));
+    let report = check(root.path(), &[Target::Host(prog)]).unwrap();
+    let m = &report.files[0].missing;
+    assert_eq!(m.len(), 1, "{report}");
+    let Missing::Symbol { symbol, version, expected_from, .. } = &m[0] else { panic!("{report}") };
+    assert_eq!(
+        (symbol.as_str(), version.as_deref(), expected_from.as_deref()),
+        ("new_fn", Some("V2"), Some("libv.so.1"))
+    );
+}
+
+#[test]
+fn origin_in_runpath_is_the_directory_of_the_file_inside_the_root() {
+    let Some(dir) = compiled() else { return };
+    let prog = dir.path().join("prog");
+    let root = glibc_root(&prog);
+    put(root.path(), "/app/prog", &prog);
+    put(root.path(), "/app/lib/libv.so.1", &dir.path().join("libv2.so"));
+    let report = check(root.path(), &[Target::InRoot("/app/prog".into())]).unwrap();
+    assert!(report.ok(), "{report}");
+    assert!(report.files[0].loaded.iter().any(|l| l.path == "/app/lib/libv.so.1"), "{report}");
+    // From the host, $ORIGIN has no place in the root: the entry is skipped, not guessed.
+    let report = check(root.path(), &[Target::Host(prog)]).unwrap();
+    assert!(!report.ok(), "{report}");
+}
+
+#[test]
+fn ld_so_conf_includes_add_search_directories() {
+    let Some(dir) = compiled() else { return };
+    let prog = dir.path().join("prog");
+    let root = glibc_root(&prog);
+    let r = root.path();
+    put(r, "/opt/v/libv.so.1", &dir.path().join("libv2.so"));
+    std::fs::create_dir_all(r.join("etc/ld.so.conf.d")).unwrap();
+    std::fs::write(r.join("etc/ld.so.conf"), "# comment\ninclude ld.so.conf.d/*.conf\n").unwrap();
+    std::fs::write(r.join("etc/ld.so.conf.d/v.conf"), "/opt/v\n").unwrap();
+    std::fs::write(r.join("etc/ld.so.conf.d/v.disabled"), "/nowhere\n").unwrap();
+    assert_eq!(root::ld_so_conf_dirs(r), ["/opt/v"]);
+    let report = check(r, &[Target::Host(prog)]).unwrap();
+    assert!(report.ok(), "{report}");
+}
+
+#[test]
+fn symlinks_never_lead_out_of_the_root() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("lib")).unwrap();
+    symlink("../../../../../../../../etc/passwd", r.join("lib/up")).unwrap();
+    symlink("/etc/passwd", r.join("lib/abs")).unwrap();
+    symlink("loop", r.join("lib/loop")).unwrap();
+    assert!(Path::new("/etc/passwd").exists());
+    assert_eq!(resolve(r, "/lib/up"), None);
+    assert_eq!(resolve(r, "/lib/abs"), None);
+    assert_eq!(resolve(r, "/lib/loop"), None);
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::fs::write(r.join("etc/passwd"), "root inside\n").unwrap();
+    assert_eq!(resolve(r, "/lib/up"), Some(("/etc/passwd".into(), r.join("etc/passwd"))));
+    assert_eq!(resolve(r, "lib/../lib/abs").map(|x| x.0), Some("/etc/passwd".into()));
+}
+
+#[test]
+fn an_unreadable_file_is_an_error_and_a_missing_root_too() {
+    let root = tempfile::tempdir().unwrap();
+    let junk = root.path().join("junk");
+    std::fs::write(&junk, b"\x7fELF\x02\x01").unwrap();
+    assert!(matches!(check(root.path(), &[Target::Host(junk)]), Err(AbiError::Elf(_))));
+    assert!(matches!(check(&root.path().join("nope"), &[]), Err(AbiError::Root { .. })));
+    assert!(matches!(check(root.path(), &[Target::InRoot("/bin/x".into())]), Err(AbiError::NoFile { .. })));
+}
+
+#[test]
+fn an_aarch64_program_passes_against_debians_arm64_glibc() {
+    let Some(root) = arm64_root() else { return };
+    let report =
+        check(&root, &[Target::InRoot("/usr/bin/getent".into()), Target::InRoot("/usr/bin/iconv".into())]).unwrap();
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.files[0].abi, "ELF64 LSB aarch64");
+    let loaded: Vec<_> = report.files[0].loaded.iter().map(|l| l.path.as_str()).collect();
+    assert_eq!(
+        loaded,
+        ["/usr/bin/getent", "/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1", "/lib/aarch64-linux-gnu/libc.so.6"]
+    );
+}
+
+#[test]
+fn an_aarch64_program_fails_without_libc_and_with_an_x86_64_libc() {
+    let Some(arm) = arm64_root() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    put(r, "/lib/ld-linux-aarch64.so.1", &arm.join("lib/aarch64-linux-gnu/ld-linux-aarch64.so.1"));
+    let getent = arm.join("usr/bin/getent");
+    let report = check(r, &[Target::Host(getent.clone())]).unwrap();
+    assert_eq!(missing(&report).len(), 1, "{report}");
+    assert!(missing(&report)[0].starts_with("library libc.so.6"), "{report}");
+    put(r, "/lib/aarch64-linux-gnu/libc.so.6", Path::new("/lib/x86_64-linux-gnu/libc.so.6"));
+    let report = check(r, &[Target::Host(getent)]).unwrap();
+    let Missing::Library { rejected, .. } = &report.files[0].missing[0] else { panic!("{report}") };
+    assert_eq!(rejected, &["/lib/aarch64-linux-gnu/libc.so.6 is ELF64 LSB x86_64"]);
+}
+
+/// Every dynamically linked program of the host runs, so checked against `/` each must pass.
+#[test]
+fn the_hosts_own_programs_pass_against_the_host_root() {
+    let mut programs: Vec<PathBuf> = std::fs::read_dir("/usr/bin")
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| std::fs::read(p).is_ok_and(|d| Elf::is_elf(&d)))
+        .collect();
+    programs.sort();
+    programs.truncate(60);
+    assert!(programs.len() > 10);
+    let targets: Vec<_> = programs.into_iter().map(Target::Host).collect();
+    let report = check(Path::new("/"), &targets).unwrap();
+    assert!(report.ok(), "{report}");
+}
+
+/// The same against Debian's arm64 glibc: every ELF file in it (programs, gconv modules,
+/// the libraries) is loadable by that root's own loader.
+#[test]
+fn every_elf_of_the_arm64_root_passes_against_it() {
+    let Some(root) = arm64_root() else { return };
+    let mut targets = Vec::new();
+    for dir in ["usr/bin", "lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu/gconv"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if std::fs::read(&p).is_ok_and(|d| Elf::is_elf(&d)) {
+                targets.push(Target::InRoot(format!("/{dir}/{}", p.file_name().unwrap().to_string_lossy())));
+            }
+        }
+    }
+    assert!(targets.len() > 20);
+    let report = check(&root, &targets).unwrap();
+    for file in &report.files {
+        // libthread_db is a plug-in for debuggers: its ps_* callbacks come from gdb, so
+        // alone it must miss exactly those.
+        if file.file.ends_with("/libthread_db.so.1") {
+            assert!(!file.missing.is_empty());
+            assert!(file
+                .missing
+                .iter()
+                .all(|m| matches!(m, Missing::Symbol { symbol, .. } if symbol.starts_with("ps_"))));
+        } else {
+            assert!(file.missing.is_empty(), "{report}");
+        }
+    }
+}
