@@ -63,6 +63,9 @@ pub enum Command {
     FetchGit(cmd::fetch_git::FetchGitArgs),
     /// Unpack an archive safely (tar, tar.gz/xz/bz2/zst, zip, deb, apk)
     Unpack(cmd::unpack::UnpackArgs),
+    /// Check ELF files against a root filesystem: interpreter, libraries, versioned symbols
+    #[command(subcommand)]
+    Abi(cmd::abi::AbiCmd),
 }
 
 const BUILD_HELP: &str = "\
@@ -122,5 +125,6 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Fetch(a) => a.run(),
         Command::FetchGit(a) => a.run(),
         Command::Unpack(a) => a.run(),
+        Command::Abi(c) => c.run(),
     }
 }

@@ -2,31 +2,11 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::elf::tests::{arm64_root, cc, compiled};
+use forge_tests::elf::{arm64_root, cc, host_glibc_root, put, versioned_fixture as compiled};
 
-/// A root holding the host's own glibc: its loader at the interpreter path `prog` asks for
-/// (through an absolute symlink, as Debian lays it out) and libc.so.6 in /usr/lib.
+/// A root with the host's glibc for `prog`'s interpreter.
 fn glibc_root(prog: &Path) -> tempfile::TempDir {
-    let root = tempfile::tempdir().unwrap();
-    let r = root.path();
-    let interp = Elf::open(prog).unwrap().interpreter.unwrap();
-    let name = interp.rsplit('/').next().unwrap();
-    std::fs::create_dir_all(r.join("lib/real")).unwrap();
-    std::fs::copy(std::fs::canonicalize(&interp).unwrap(), r.join("lib/real").join(name)).unwrap();
-    let link = r.join(interp.trim_start_matches('/'));
-    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-    symlink(format!("/lib/real/{name}"), link).unwrap();
-    let out = std::process::Command::new("cc").arg("-print-file-name=libc.so.6").output().unwrap();
-    let libc = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    std::fs::create_dir_all(r.join("usr/lib")).unwrap();
-    std::fs::copy(std::fs::canonicalize(libc).unwrap(), r.join("usr/lib/libc.so.6")).unwrap();
-    root
-}
-
-fn put(root: &Path, inside: &str, from: &Path) {
-    let to = root.join(inside.trim_start_matches('/'));
-    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-    std::fs::copy(from, to).unwrap();
+    host_glibc_root(&Elf::open(prog).unwrap().interpreter.unwrap())
 }
 
 fn missing(report: &Report) -> Vec<String> {
@@ -61,20 +41,12 @@ fn a_missing_library_is_named_with_its_needer_and_the_directories_searched() {
     assert!(searched.contains(&"/usr/lib".to_owned()), "{searched:?}");
 }
 
-/// libv.so.1 as an older release: V1 only, without `new_fn`.
-fn old_lib(dir: &Path) -> PathBuf {
-    std::fs::write(dir.join("old.map"), "V0 { };\nV1 { global: old_fn; data_v; local: *; } V0;\n").unwrap();
-    std::fs::write(dir.join("old.c"), "int data_v = 7;\nint old_fn(void) { return 1; }\n").unwrap();
-    cc(dir, &["-shared", "-fPIC", "-o", "libv1.so", "old.c", "-Wl,--version-script=old.map", "-Wl,-soname,libv.so.1"]);
-    dir.join("libv1.so")
-}
-
 #[test]
 fn an_older_library_misses_the_version_and_the_symbol_at_that_version() {
     let Some(dir) = compiled() else { return };
     let prog = dir.path().join("prog");
     let root = glibc_root(&prog);
-    put(root.path(), "/usr/lib/libv.so.1", &old_lib(dir.path()));
+    put(root.path(), "/usr/lib/libv.so.1", &dir.path().join("libv1.so"));
     let report = check(root.path(), &[Target::Host(prog)]).unwrap();
     let m = missing(&report);
     assert_eq!(m.len(), 2, "{report}");

@@ -11,7 +11,7 @@
 mod parse;
 mod read;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 
 use std::path::{Path, PathBuf};
 

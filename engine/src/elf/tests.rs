@@ -148,37 +148,7 @@ fn corrupted_files_give_errors_not_panics() {
     }
 }
 
-/// Runs `cc` with `args` in `dir`, failing the test with its output when it fails.
-pub(crate) fn cc(dir: &Path, args: &[&str]) {
-    let out = Command::new("cc").current_dir(dir).args(args).output().expect("spawn cc");
-    assert!(out.status.success(), "cc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A library `libv.so.1` with versions V1 and V2 (built as libv2.so), and a program
-/// linked against it; `None` (with a message) when `cc` is missing.
-pub(crate) fn compiled() -> Option<tempfile::TempDir> {
-    if !forge_tests::have_tool("cc") {
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(
-        d.join("v.c"),
-        "int data_v = 7;\nint old_fn(void) { return 1; }\nint new_fn(void) { return 2; }\n\
-         __asm__(\".symver old_fn_compat, old_fn@V0\");\nint old_fn_compat(void) { return 0; }\n",
-    )
-    .unwrap();
-    std::fs::write(
-        d.join("v.map"),
-        "V0 { };\nV1 { global: old_fn; data_v; local: *; } V0;\nV2 { global: new_fn; } V1;\n",
-    )
-    .unwrap();
-    std::fs::write(d.join("prog.c"), "int old_fn(void); int new_fn(void); extern int data_v; __attribute__((weak)) int maybe(void);\nint main(void) { return old_fn() + new_fn() + data_v + (maybe ? maybe() : 0); }\n").unwrap();
-    cc(d, &["-shared", "-fPIC", "-o", "libv2.so", "v.c", "-Wl,--version-script=v.map", "-Wl,-soname,libv.so.1"]);
-    std::fs::copy(d.join("libv2.so"), d.join("libv.so")).unwrap();
-    cc(d, &["-o", "prog", "prog.c", "-L.", "-lv", "-Wl,-rpath,$ORIGIN/lib"]);
-    Some(dir)
-}
+use forge_tests::elf::{arm64_root, versioned_fixture as compiled};
 
 #[test]
 fn a_versioned_library_built_by_cc_reads_back_exactly() {
@@ -266,17 +236,6 @@ fn real_files() -> Vec<PathBuf> {
         files.push(root.join("usr/bin/getent"));
     }
     files
-}
-
-/// The root made of Debian's libc6:arm64 and libc-bin:arm64 that `.ci/setup.d/abi.sh` unpacks.
-pub(crate) fn arm64_root() -> Option<PathBuf> {
-    let root = PathBuf::from(std::env::var("FORGE_TEST_ARM64_ROOT").unwrap_or("/var/cache/forge-test-arm64".into()));
-    if root.join("lib/aarch64-linux-gnu/libc.so.6").exists() {
-        Some(root)
-    } else {
-        eprintln!("SKIP arm64 part: {} is absent (run .ci/setup.d/abi.sh)", root.display());
-        None
-    }
 }
 
 #[test]
