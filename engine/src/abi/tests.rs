@@ -52,6 +52,26 @@ fn an_older_library_misses_the_version_and_the_symbol_at_that_version() {
     assert_eq!(m.len(), 2, "{report}");
     assert!(m[0].starts_with("version V2 of libv.so.1"), "{m:?}");
     assert!(m[1].starts_with("symbol new_fn@V2") && m[1].contains("expected from libv.so.1"), "{m:?}");
+    // The oracle: the real loader refuses the program with the old library, runs it with the new.
+    let stderr = run_with_lib(dir.path(), "libv1.so", "libv.so.1");
+    assert!(stderr.as_ref().is_err_and(|e| e.contains("version `V2' not found")), "{stderr:?}");
+    assert!(run_with_lib(dir.path(), "libv2.so", "libv.so.1").is_ok());
+}
+
+/// Runs `prog` of the fixture through its own interpreter with `lib` as `soname`:
+/// Ok, or Err with the loader's complaint.
+fn run_with_lib(dir: &Path, lib: &str, soname: &str) -> Result<(), String> {
+    let libs = dir.join(format!("run-{lib}"));
+    std::fs::create_dir_all(&libs).unwrap();
+    std::fs::copy(dir.join(lib), libs.join(soname)).unwrap();
+    let prog = dir.join("prog");
+    let interp = Elf::open(&prog).unwrap().interpreter.unwrap();
+    let out = std::process::Command::new(interp).arg("--library-path").arg(&libs).arg(&prog).output().unwrap();
+    // The program exits with old_fn() + new_fn() + data_v = 10 when it ran.
+    match out.status.code() {
+        Some(10) => Ok(()),
+        _ => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
 }
 
 #[test]
@@ -213,4 +233,83 @@ fn every_elf_of_the_arm64_root_passes_against_it() {
             assert!(file.missing.is_empty(), "{report}");
         }
     }
+}
+
+/// A musl program built by Debian's `musl-gcc`, needing `libm2.so`, and two builds of
+/// that library (with and without `two`); `None` when musl-gcc is missing.
+fn musl_fixture() -> Option<tempfile::TempDir> {
+    if !forge_tests::have_tool("musl-gcc") {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("m.c"), "int one(void) { return 1; }\nint two(void) { return 2; }\n").unwrap();
+    std::fs::write(d.join("m1.c"), "int one(void) { return 1; }\n").unwrap();
+    std::fs::write(d.join("p.c"), "#include <stdio.h>\nint one(void); int two(void);\nint main(void) { printf(\"%d\", one() + two()); return 0; }\n").unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("musl-gcc").current_dir(d).args(args).output().unwrap();
+        assert!(out.status.success(), "musl-gcc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["-shared", "-fPIC", "-o", "libm2.so", "m.c"]);
+    run(&["-shared", "-fPIC", "-o", "libm1.so", "m1.c"]);
+    std::fs::copy(d.join("libm2.so"), d.join("libm.so")).unwrap();
+    run(&["-o", "prog", "p.c", "-L.", "-lm2"]);
+    Some(dir)
+}
+
+/// A root holding Debian's musl as its loader, the way Alpine installs it.
+fn musl_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let libc = std::fs::canonicalize("/usr/lib/x86_64-linux-musl/libc.so").unwrap();
+    put(root.path(), "/lib/ld-musl-x86_64.so.1", &libc);
+    root
+}
+
+#[test]
+fn a_musl_program_passes_with_its_library_in_the_path_file_directory() {
+    let Some(dir) = musl_fixture() else { return };
+    if std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let root = musl_root();
+    let r = root.path();
+    put(r, "/opt/m/libm2.so", &dir.path().join("libm2.so"));
+    let prog = dir.path().join("prog");
+    let report = check(r, &[Target::Host(prog.clone())]).unwrap();
+    assert_eq!(report.files[0].libc, Libc::Musl);
+    assert!(missing(&report)[0].starts_with("library libm2.so"), "{report}");
+    assert!(missing(&report)[0].contains("/lib:/usr/local/lib:/usr/lib"), "{report}");
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::fs::write(r.join("etc/ld-musl-x86_64.path"), "/lib\n/opt/m:/usr/lib\n").unwrap();
+    let report = check(r, &[Target::Host(prog)]).unwrap();
+    assert!(report.ok(), "{report}");
+    // libc.so resolves to the loader itself: musl's libc is its dynamic linker.
+    let loaded: Vec<_> = report.files[0].loaded.iter().map(|l| l.path.as_str()).collect();
+    assert_eq!(&loaded[1..], ["/lib/ld-musl-x86_64.so.1", "/opt/m/libm2.so"]);
+}
+
+#[test]
+fn a_musl_program_misses_a_symbol_an_older_library_lacks_by_name() {
+    let Some(dir) = musl_fixture() else { return };
+    if std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let root = musl_root();
+    put(root.path(), "/usr/lib/libm2.so", &dir.path().join("libm1.so"));
+    let report = check(root.path(), &[Target::Host(dir.path().join("prog"))]).unwrap();
+    let m = &report.files[0].missing;
+    assert_eq!(m.len(), 1, "{report}");
+    assert!(matches!(&m[0], Missing::Symbol { symbol, version: None, .. } if symbol == "two"), "{report}");
+    // The oracle: musl's own loader refuses it for the same reason.
+    let libs = dir.path().join("old");
+    put(&libs, "/libm2.so", &dir.path().join("libm1.so"));
+    let musl = "/usr/lib/x86_64-linux-musl/libc.so";
+    let out = std::process::Command::new(musl)
+        .arg("--library-path")
+        .arg(&libs)
+        .arg(dir.path().join("prog"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("two: symbol not found"), "{out:?}");
 }
