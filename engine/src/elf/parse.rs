@@ -147,7 +147,7 @@ fn header(b: &Bytes) -> Result<Header, Fail> {
     let mut shnum = u64::from(b.u16(rest + 12, "e_shnum")?);
     if shnum == 0 && shoff != 0 {
         // More than 0xff00 sections: the real count is section 0's sh_size.
-        shnum = b.word(shoff + if w == 8 { 32 } else { 20 }, "section 0 sh_size (extended e_shnum)")?;
+        shnum = b.word(add(shoff, if w == 8 { 32 } else { 20 }, "e_shoff")?, "section 0 sh_size (extended e_shnum)")?;
     }
     let (min_ph, min_sh) = if w == 8 { (56, 64) } else { (32, 40) };
     if phnum > 0 && phentsize < min_ph {
@@ -159,9 +159,20 @@ fn header(b: &Bytes) -> Result<Header, Fail> {
     Ok(Header { file_type, machine, flags, phoff, phentsize, phnum, shoff, shentsize, shnum })
 }
 
+/// No file is this large: offsets beyond it are refused where they are computed, so the
+/// small field offsets added to them later cannot overflow.
+const MAX_OFFSET: u64 = 1 << 48;
+
+/// `base + delta` as a file offset, refused when it overflows or is implausibly large.
+fn add(base: u64, delta: u64, what: &str) -> Result<u64, Fail> {
+    base.checked_add(delta)
+        .filter(|&o| o < MAX_OFFSET)
+        .ok_or_else(|| format!("{what}: offset {base:#x} + {delta:#x} is out of range"))
+}
+
 /// Offset of entry `i` of a table at `base` with entries of `size` bytes, without overflow.
 fn entry(base: u64, i: u64, size: u64, what: &str) -> Result<u64, Fail> {
-    i.checked_mul(size).and_then(|o| base.checked_add(o)).ok_or_else(|| format!("{what} {i}: offset overflows"))
+    add(base, i.checked_mul(size).ok_or_else(|| format!("{what} {i}: offset overflows"))?, what)
 }
 
 fn segments(b: &Bytes, h: &Header) -> Result<Vec<Segment>, Fail> {
@@ -233,8 +244,8 @@ impl File<'_> {
             .iter()
             .filter(|s| s.kind == PT_LOAD)
             .find(|s| addr >= s.vaddr && addr - s.vaddr < s.filesz)
-            .map(|s| s.offset + (addr - s.vaddr))
             .ok_or_else(|| format!("{what} address {addr:#x} is in no PT_LOAD segment"))
+            .and_then(|s| add(s.offset, addr - s.vaddr, what))
     }
 
     /// The dynamic section's entries, from PT_DYNAMIC or else the SHT_DYNAMIC section.
@@ -291,7 +302,7 @@ impl File<'_> {
             let b = &self.b;
             let count = b.u16(at + 2, "Verneed vn_cnt")?;
             let file = b.str_in(strtab, u64::from(b.u32(at + 4, "Verneed vn_file")?), "Verneed vn_file")?;
-            let mut aux = at.checked_add(u64::from(b.u32(at + 8, "Verneed vn_aux")?)).ok_or("vn_aux overflows")?;
+            let mut aux = add(at, u64::from(b.u32(at + 8, "Verneed vn_aux")?), "Verneed vn_aux")?;
             let mut versions = Vec::new();
             for _ in 0..count {
                 let flags = b.u16(aux + 4, "Vernaux vna_flags")?;
@@ -302,14 +313,14 @@ impl File<'_> {
                 if next == 0 {
                     break;
                 }
-                aux = aux.checked_add(next).ok_or("vna_next overflows")?;
+                aux = add(aux, next, "Vernaux vna_next")?;
             }
             out.push((file, versions));
             let next = u64::from(b.u32(at + 12, "Verneed vn_next")?);
             if next == 0 {
                 break;
             }
-            at = at.checked_add(next).ok_or("vn_next overflows")?;
+            at = add(at, next, "Verneed vn_next")?;
         }
         Ok(out)
     }
@@ -331,14 +342,14 @@ impl File<'_> {
         for _ in 0..num.min(MAX_ENTRIES) {
             let flags = b.u16(at + 2, "Verdef vd_flags")?;
             let index = b.u16(at + 4, "Verdef vd_ndx")?;
-            let aux = at.checked_add(u64::from(b.u32(at + 12, "Verdef vd_aux")?)).ok_or("vd_aux overflows")?;
+            let aux = add(at, u64::from(b.u32(at + 12, "Verdef vd_aux")?), "Verdef vd_aux")?;
             let name = b.str_in(strtab, u64::from(b.u32(aux, "Verdaux vda_name")?), "Verdaux vda_name")?;
             out.push((index, VersionDef { name, base: flags & VER_FLG_BASE != 0 }));
             let next = u64::from(b.u32(at + 16, "Verdef vd_next")?);
             if next == 0 {
                 break;
             }
-            at = at.checked_add(next).ok_or("vd_next overflows")?;
+            at = add(at, next, "Verdef vd_next")?;
         }
         Ok(out)
     }
@@ -363,7 +374,7 @@ impl File<'_> {
         let nbuckets = u64::from(b.u32(at, "DT_GNU_HASH nbuckets")?);
         let symoffset = u64::from(b.u32(at + 4, "DT_GNU_HASH symoffset")?);
         let bloom = u64::from(b.u32(at + 8, "DT_GNU_HASH bloom_size")?);
-        let buckets = at + 16 + bloom * b.word_size();
+        let buckets = entry(add(at, 16, "DT_GNU_HASH")?, bloom, b.word_size(), "DT_GNU_HASH bloom")?;
         let mut last = 0u64;
         for i in 0..nbuckets.min(MAX_ENTRIES) {
             last = last.max(u64::from(b.u32(entry(buckets, i, 4, "DT_GNU_HASH bucket")?, "DT_GNU_HASH bucket")?));

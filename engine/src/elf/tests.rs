@@ -278,3 +278,20 @@ fn needed_soname_and_interpreter_agree_with_readelf_on_real_files() {
         assert_eq!(elf.interpreter.as_deref().into_iter().collect::<Vec<_>>(), interp, "{}", path.display());
     }
 }
+
+#[test]
+fn offsets_near_the_top_of_the_address_space_are_errors_not_overflows() {
+    let data = handmade(Class::Elf64, Endian::Little, 62);
+    // e_shoff = u64::MAX - 8 with e_shnum = 0: the extended section count lies out of range.
+    let mut bad = data.clone();
+    bad[40..48].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+    assert!(Elf::parse(&bad, Path::new("x")).is_err());
+    // PT_LOAD (the second program header) at offset u64::MAX - 8: every mapped table is out of range.
+    let mut bad = data.clone();
+    bad[64 + 56 + 8..64 + 56 + 16].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+    assert!(Elf::parse(&bad, Path::new("x")).is_err());
+    // e_phoff near the top: the program headers cannot be read.
+    let mut bad = data;
+    bad[32..40].copy_from_slice(&(u64::MAX - 2).to_le_bytes());
+    assert!(Elf::parse(&bad, Path::new("x")).is_err());
+}
