@@ -186,7 +186,7 @@ impl Elf {
         data.starts_with(b"\x7fELF")
     }
 
-    /// A short description: `ELF64 LSB aarch64`.
+    /// A short description: `ELF64 LSB aarch64`, `ELF32 LSB arm hard-float`.
     pub fn describe(&self) -> String {
         let class = match self.class {
             Class::Elf32 => "ELF32",
@@ -196,11 +196,29 @@ impl Elf {
             Endian::Little => "LSB",
             Endian::Big => "MSB",
         };
-        format!("{class} {endian} {}", self.machine.name())
+        let float = match self.flags & 0x600 {
+            0x400 if self.machine == Machine::ARM => " hard-float",
+            0x200 if self.machine == Machine::ARM => " soft-float",
+            _ => "",
+        };
+        format!("{class} {endian} {}{float}", self.machine.name())
     }
 
-    /// Whether the loader of `self` could load `other` into the same process.
+    /// Whether the loader of `self` could load `other` into the same process: same class,
+    /// byte order and machine, and on ARM the same float ABI.
     pub fn same_abi(&self, other: &Elf) -> bool {
-        self.class == other.class && self.endian == other.endian && self.machine == other.machine
+        self.class == other.class
+            && self.endian == other.endian
+            && self.machine == other.machine
+            && (self.machine != Machine::ARM || arm_float_abi_compatible(self.flags, other.flags))
     }
+}
+
+/// ARM hard-float (armhf) and soft-float (armel) objects cannot share a process; files
+/// that declare neither (old ABIs) are taken as compatible, as glibc's loader does.
+fn arm_float_abi_compatible(a: u32, b: u32) -> bool {
+    const HARD: u32 = 0x400;
+    const SOFT: u32 = 0x200;
+    let declared = |f: u32| f & (HARD | SOFT);
+    declared(a) == 0 || declared(b) == 0 || declared(a) == declared(b)
 }

@@ -295,3 +295,14 @@ fn offsets_near_the_top_of_the_address_space_are_errors_not_overflows() {
     bad[32..40].copy_from_slice(&(u64::MAX - 2).to_le_bytes());
     assert!(Elf::parse(&bad, Path::new("x")).is_err());
 }
+
+#[test]
+fn arm_hard_float_and_soft_float_objects_are_not_the_same_abi() {
+    let base = Elf::parse(&handmade(Class::Elf32, Endian::Little, 40), Path::new("x")).unwrap();
+    let with = |flags| Elf { flags, ..base.clone() };
+    assert!(with(0x0500_0400).same_abi(&with(0x0500_0400)));
+    assert!(!with(0x0500_0400).same_abi(&with(0x0500_0200)));
+    assert!(with(0).same_abi(&with(0x0500_0200)));
+    let x86 = Elf { machine: Machine::X86_64, ..base.clone() };
+    assert!(!x86.same_abi(&base));
+}
