@@ -11,6 +11,10 @@
 //! needing object and its loaders, then `/etc/ld-musl-<arch>.path` or
 //! `/lib:/usr/local/lib:/usr/lib`; musl's libc names resolve to its loader. LD_LIBRARY_PATH
 //! and the ld.so cache are not used: the root's configuration files stand for them.
+//!
+//! A library checked on its own is checked as if it were the program: symbols it expects
+//! its host program to define (a plug-in's callbacks) are reported missing. Check the
+//! programs that load it, or read those entries as what the program must provide.
 
 mod root;
 #[cfg(test)]
