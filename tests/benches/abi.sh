@@ -14,9 +14,12 @@ cargo build --release -p forge
 forge=$repo/target/release/forge
 
 # Up to 200 dynamically linked ELF programs of this host, in a fixed order.
-find /usr/bin -maxdepth 1 -type f -perm -u+x | LC_ALL=C sort | while read -r f; do
-    if head -c4 "$f" | grep -q 'ELF' && readelf -l "$f" 2>/dev/null | grep -q 'program interpreter'; then echo "$f"; fi
-done | head -200 > "$work/list"
+find /usr/bin -maxdepth 1 -type f -perm -u+x | LC_ALL=C sort > "$work/all"
+: > "$work/list"
+while read -r f; do
+    if readelf -l "$f" 2>/dev/null | grep -q 'program interpreter'; then echo "$f" >> "$work/list"; fi
+    [ "$(wc -l < "$work/list")" -ge 200 ] && break
+done < "$work/all"
 echo "files: $(wc -l < "$work/list")"
 
 "$forge" abi check --root / $(cat "$work/list") > /dev/null
