@@ -66,6 +66,12 @@ pub enum Error {
     #[error(transparent)]
     Openrc(#[from] crate::openrc::Error),
 
+    #[error(transparent)]
+    Elf(#[from] crate::elf::ElfError),
+
+    #[error(transparent)]
+    Abi(#[from] crate::abi::AbiError),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

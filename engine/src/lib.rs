@@ -4,12 +4,14 @@
 //! own an error enum for their format; [`Error`] wraps them with the context of the
 //! step that failed.
 
+pub mod abi;
 pub mod apk;
 pub mod archive;
 pub mod build;
 pub mod builtins;
 pub mod drv;
 pub mod dsl;
+pub mod elf;
 pub mod error;
 pub mod ext4;
 pub mod fetch;

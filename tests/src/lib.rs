@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: find the built `forge`, run it, reach the
 //! shared fixtures.
 
+pub mod elf;
 pub mod http;
 pub mod sandbox;
 

@@ -71,6 +71,9 @@ pub enum Command {
     /// Convert systemd units to OpenRC init scripts, cron lines and runlevel links
     #[command(subcommand)]
     Openrc(cmd::openrc::OpenrcCmd),
+    /// Check ELF files against a root filesystem: interpreter, libraries, versioned symbols
+    #[command(subcommand)]
+    Abi(cmd::abi::AbiCmd),
 }
 
 const BUILD_HELP: &str = "\
@@ -147,5 +150,6 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Unpack(a) => a.run(),
         Command::Apk(c) => c.run(),
         Command::Openrc(c) => c.run(),
+        Command::Abi(c) => c.run(),
     }
 }

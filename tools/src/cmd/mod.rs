@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod abi;
 pub mod apk;
 pub mod build;
 pub mod fetch;
@@ -33,6 +34,8 @@ fn engine_code(e: &forge_engine::Error) -> u8 {
         E::FsTree(x) => Some(x),
         E::Tar(x) => Some(x),
         E::Apk(x) => Some(x),
+        E::Abi(x) => Some(x),
+        E::Elf(x) => Some(x),
         _ => None,
     };
     if let Some(code) = inner.and_then(code_for) {
@@ -96,6 +99,11 @@ fn code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
         });
     }
     if cause.downcast_ref::<forge_engine::openrc::Error>().is_some() {
+        return Some(exit::BAD_INPUT);
+    }
+    if cause.downcast_ref::<forge_engine::abi::AbiError>().is_some()
+        || cause.downcast_ref::<forge_engine::elf::ElfError>().is_some()
+    {
         return Some(exit::BAD_INPUT);
     }
     if cause.downcast_ref::<std::io::Error>().is_some() {
