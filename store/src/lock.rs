@@ -96,6 +96,18 @@ impl PathLock {
     }
 }
 
+/// An exclusive flock on `lock_file`, held until the returned file is dropped.
+pub(crate) fn hold_open_lock(lock_file: &std::path::Path) -> Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_file)
+        .map_err(Error::io(lock_file))?;
+    flock(&file, libc::LOCK_EX).map_err(Error::io(lock_file))?;
+    Ok(file)
+}
+
 /// `flock(2)`: Ok(false) when non-blocking and held elsewhere.
 fn flock(file: &File, op: libc::c_int) -> io::Result<bool> {
     loop {

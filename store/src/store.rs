@@ -92,7 +92,13 @@ impl Store {
             fs::create_dir_all(&d).map_err(Error::io(&d))?;
         }
         let root = fs::canonicalize(root).map_err(Error::io(root))?;
-        let db = Db::open(&root.join("db.sqlite"))?;
+        // SQLite refuses the switch to WAL (and the first migration) with SQLITE_BUSY,
+        // without waiting, when another process opens a fresh store at the same
+        // moment; opening under one lock file makes that a wait instead.
+        let db = {
+            let _opening = crate::lock::hold_open_lock(&root.join("locks").join("db-open.lock"))?;
+            Db::open(&root.join("db.sqlite"))?
+        };
         let store = Store { root, db: Mutex::new(db) };
         store.sweep()?;
         Ok(store)
