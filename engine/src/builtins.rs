@@ -25,12 +25,14 @@ pub fn run(ctx: &Ctx<'_>, name: &str, version: u32, args: &serde_json::Value, ou
         ("text", 1) => text(parse(name, args)?, out),
         ("merge", 1) => merge(ctx, parse(name, args)?, out),
         ("unpack", v) if v == crate::archive::VERSION => unpack(ctx, parse(name, args)?, out),
+        ("rootfs", 1) => crate::rootfs::rootfs(ctx, parse(name, args)?, out),
+        ("image", 1) => crate::rootfs::image(ctx, parse(name, args)?, out),
         _ => Err(Error::UnknownBuiltin { name: name.to_owned(), version, known: KNOWN.join(", ") }),
     }
 }
 
 /// Every builtin this forge can run, as `name@version`.
-pub const KNOWN: &[&str] = &["text@1", "merge@1", "unpack@1"];
+pub const KNOWN: &[&str] = &["text@1", "merge@1", "unpack@1", "rootfs@1", "image@1"];
 
 fn parse<T: serde::de::DeserializeOwned>(name: &str, args: &serde_json::Value) -> Result<T> {
     T::deserialize(args).map_err(|e| Error::BadDerivation { name: format!("builtin {name}"), why: e.to_string() })

@@ -23,6 +23,7 @@ pub mod package;
 pub mod plan;
 pub mod record;
 pub mod registry;
+pub mod rootfs;
 pub mod sandbox;
 pub mod sched;
 pub mod sparse;

@@ -21,6 +21,11 @@ fn main() -> std::process::ExitCode {
         .add("chain-50", "50 trivial sandboxed steps, each needing the previous", |f| chain(f, 50))
         .add("fan-50", "50 independent trivial sandboxed steps", |f| fan(f, 50))
         .add("texts-1000", "1000 builtin steps in a graph (no-op build benchmark)", |f| texts(f, 1000))
+        .add(
+            "alpine-fixture",
+            "alpine-system's recipe on the release described by $FORGE_ALPINE_FIXTURE (JSON)",
+            alpine_fixture,
+        )
         .add("cycle", "a recipe that needs itself through another (an error)", cycle_a)
         .add("texts-10000", "10000 builtin steps in a graph (planning benchmark)", |f| texts(f, 10_000));
     forge_cli::main_with(registry)
@@ -128,4 +133,27 @@ fn cycle_a(f: &mut Forge) -> Result<Target> {
 
 fn cycle_b(f: &mut Forge) -> Result<Target> {
     f.memo("cycle-b", cycle_a)
+}
+
+/// The system recipe on a fixture release: the same code as `alpine-system`, with
+/// pins the tests generate (a small minirootfs, a local agnos-builder repository).
+fn alpine_fixture(f: &mut Forge) -> Result<Target> {
+    let bad = |why: String| forge_engine::Error::Recipe { recipe: "alpine-fixture".into(), why };
+    let file =
+        std::env::var("FORGE_ALPINE_FIXTURE").map_err(|_| bad("set FORGE_ALPINE_FIXTURE to a release JSON".into()))?;
+    let text = std::fs::read_to_string(&file).map_err(|e| bad(format!("{file}: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("{file}: {e}")))?;
+    let s = |k: &str| v[k].as_str().map(str::to_owned).ok_or_else(|| bad(format!("{file}: `{k}` is missing")));
+    let release = forge_recipes::alpine::Release {
+        version: s("version")?,
+        arch: s("arch")?,
+        minirootfs_urls: vec![s("minirootfs_url")?],
+        minirootfs_sha256: s("minirootfs_sha256")?,
+        agnos_url: s("agnos_url")?,
+        agnos_rev: s("agnos_rev")?,
+        agnos_nar_hash: s("agnos_nar_hash")?,
+        image_size: s("image_size")?,
+        source_date_epoch: v["source_date_epoch"].as_i64().unwrap_or(0),
+    };
+    Ok(forge_recipes::alpine::system(f, &release)?.into())
 }
