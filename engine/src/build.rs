@@ -247,6 +247,16 @@ pub fn realise(store: &Store, node: &Node, opts: &Options) -> Result<bool> {
     Ok(true)
 }
 
+/// Runs `node`'s builder again into `temp/<output>` without registering anything,
+/// holding its inputs (and its registered outputs) against garbage collection.
+pub(crate) fn run_builder_for_check(store: &Store, node: &Node, temp: &Path, opts: &Options) -> Result<()> {
+    let inputs = input_closure(store, node)?;
+    let held: Vec<&StorePath> = inputs.iter().chain(node.outputs.values()).collect();
+    let _held: Vec<PathLock> = held.into_iter().map(|p| store.hold_path(p)).collect::<std::result::Result<_, _>>()?;
+    let log = store.logs_dir().join(format!("{}.check.log", node.out().base_name()));
+    run_builder(store, node, &inputs, temp, &log, opts)
+}
+
 /// Outputs in the order their locks were taken (sorted by path).
 fn sorted_outputs(node: &Node) -> Vec<(String, StorePath)> {
     let mut outs: Vec<(String, StorePath)> = node.outputs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();

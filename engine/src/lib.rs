@@ -9,6 +9,7 @@ pub mod apk;
 pub mod archive;
 pub mod build;
 pub mod builtins;
+pub mod check;
 pub mod drv;
 pub mod dsl;
 pub mod elf;

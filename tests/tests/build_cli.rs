@@ -183,6 +183,8 @@ fn offline_build_of_gnu_hello_from_upstream_source_runs_the_compiled_program() {
             .args(["--", &format!("{inside}/usr/bin/hello")]),
     );
     assert_eq!(stdout(&run), "Hello, world!");
+    // A real autotools build rebuilds bit for bit.
+    run_ok(forge(store.path()).args(["build", "hello", "--check", "--offline", "--mirror"]).arg(&mirror));
     // Its NAR hash is what nix-hash says.
     if have_tool("nix-hash") {
         let info = run_ok(forge(store.path()).args(["store", "info", &inside, "--json"]));
@@ -228,4 +230,22 @@ fn an_offline_build_with_missing_inputs_lists_all_of_them_and_points_at_vendor()
     assert!(err.contains("51 input(s)"), "{err}");
     assert!(err.contains("https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz"), "{err}");
     assert!(err.contains("forge vendor"), "{err}");
+}
+
+#[test]
+fn check_names_the_steps_and_files_that_do_not_rebuild_the_same_and_passes_the_rest() {
+    let Some(mirror) = test_mirror() else { return };
+    let store = store_with_busybox(&mirror);
+    run_ok(example(store.path()).args(["build", "nondeterministic", "--out"]).arg(store.path().join("n")));
+    let out = example(store.path()).args(["build", "nondeterministic", "--check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("NOT REPRODUCIBLE writes-time") && text.contains("stamp.txt:"), "{text}");
+    assert!(text.contains("NOT REPRODUCIBLE writes-random") && text.contains("random.txt:"), "{text}");
+    assert!(!text.contains("NOT REPRODUCIBLE stable"), "{text}");
+    // Both outputs are kept for inspection.
+    assert!(std::fs::read_dir(store.path().join("check")).unwrap().count() >= 2);
+
+    run_ok(example(store.path()).args(["build", "two-sleeps", "--out"]).arg(store.path().join("t")));
+    run_ok(example(store.path()).args(["build", "two-sleeps", "--check", "--rounds", "2"]));
 }

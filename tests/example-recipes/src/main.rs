@@ -26,6 +26,7 @@ fn main() -> std::process::ExitCode {
             "alpine-system's recipe on the release described by $FORGE_ALPINE_FIXTURE (JSON)",
             alpine_fixture,
         )
+        .add("nondeterministic", "steps that write the time and random bytes (for --check)", nondeterministic)
         .add("cycle", "a recipe that needs itself through another (an error)", cycle_a)
         .add("texts-10000", "10000 builtin steps in a graph (planning benchmark)", |f| texts(f, 10_000));
     forge_cli::main_with(registry)
@@ -156,4 +157,16 @@ fn alpine_fixture(f: &mut Forge) -> Result<Target> {
         source_date_epoch: v["source_date_epoch"].as_i64().unwrap_or(0),
     };
     Ok(forge_recipes::alpine::system(f, &release)?.into())
+}
+
+fn nondeterministic(f: &mut Forge) -> Result<Target> {
+    let stable = step(f, "stable", "echo same every time > $out/stable.txt", &[])?;
+    let time = step(
+        f,
+        "writes-time",
+        "echo fixed > $out/fixed.txt; date +%s > $out/stamp.txt; cat /proc/uptime >> $out/stamp.txt",
+        &[],
+    )?;
+    let random = step(f, "writes-random", "head -c 16 /dev/urandom | od -An -tx1 > $out/random.txt", &[])?;
+    join(f, "nondeterministic", &[stable, time, random])
 }

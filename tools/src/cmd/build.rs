@@ -57,6 +57,13 @@ pub struct BuildArgs {
     /// Print progress as JSON events on stdout, one a line
     #[arg(long)]
     json: bool,
+    /// Rebuild what is already in the store and compare: exit 1 naming each output
+    /// (and file) that did not come out bit for bit the same
+    #[arg(long, conflicts_with = "drv")]
+    check: bool,
+    /// With --check: rebuild each derivation this many times
+    #[arg(long, default_value_t = 1, requires = "check", value_name = "N")]
+    rounds: usize,
     /// Also stream every step's output to the terminal (it always goes to the log)
     #[arg(short, long)]
     verbose: bool,
@@ -164,6 +171,9 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     opts.cores_per_job = (cores / opts.jobs).max(1);
+    if a.check {
+        return check(store, &forge, &targets, &opts, a.rounds);
+    }
     let report = {
         let display = progress::for_terminal(a.json);
         build::build(store, &forge, &targets, &opts, display.as_ref(), &forge_engine::sandbox::interrupted)?
@@ -181,6 +191,29 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
         }
     }
     Ok(exit::code(exit::OK))
+}
+
+/// `--check`: prints what did not rebuild the same and exits 1 if anything.
+fn check(store: &Store, forge: &Forge, targets: &[NodeId], opts: &Options, rounds: usize) -> anyhow::Result<ExitCode> {
+    let report = forge_engine::check::check(store, forge, targets, opts, rounds)?;
+    for d in &report.differences {
+        println!("NOT REPRODUCIBLE {} ({})", d.name, d.path);
+        println!("  registered {} at {}", d.expected, d.registered.display());
+        println!("  rebuilt    {} at {}", d.actual, d.rebuilt.display());
+        for f in &d.files {
+            println!("  {f}");
+        }
+        if std::process::Command::new("diffoscope").arg("--version").output().is_ok() {
+            let _ = std::process::Command::new("diffoscope").arg(&d.registered).arg(&d.rebuilt).status();
+        }
+    }
+    eprintln!(
+        "checked {} rebuild(s): {} differ; {} derivation(s) not checked (fixed-output, or not built yet)",
+        report.checked,
+        report.differences.len(),
+        report.skipped
+    );
+    Ok(exit::code(if report.differences.is_empty() { exit::OK } else { exit::FAILED }))
 }
 
 fn output_link(out: Option<&Path>, recipe: &str, count: usize) -> PathBuf {
