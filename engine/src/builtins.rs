@@ -25,12 +25,13 @@ pub fn run(ctx: &Ctx<'_>, name: &str, version: u32, args: &serde_json::Value, ou
         ("text", 1) => text(parse(name, args)?, out),
         ("merge", 1) => merge(ctx, parse(name, args)?, out),
         ("unpack", v) if v == crate::archive::VERSION => unpack(ctx, parse(name, args)?, out),
+        ("apk-install", 1) => apk_install(ctx, parse(name, args)?, out),
         _ => Err(Error::UnknownBuiltin { name: name.to_owned(), version, known: KNOWN.join(", ") }),
     }
 }
 
 /// Every builtin this forge can run, as `name@version`.
-pub const KNOWN: &[&str] = &["text@1", "merge@1", "unpack@1"];
+pub const KNOWN: &[&str] = &["text@1", "merge@1", "unpack@1", "apk-install@1"];
 
 fn parse<T: serde::de::DeserializeOwned>(name: &str, args: &serde_json::Value) -> Result<T> {
     T::deserialize(args).map_err(|e| Error::BadDerivation { name: format!("builtin {name}"), why: e.to_string() })
@@ -141,6 +142,85 @@ fn copy_over(src: &Path, dst: &Path) -> Result<()> {
         // keeps the permission bits, which carry the executable flag.
         fs::copy(src, dst).map(drop).map_err(Error::io(dst))
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApkInstallArgs {
+    #[serde(default)]
+    base: Option<StorePath>,
+    apks: Vec<ApkArg>,
+    #[serde(default)]
+    keys: Vec<StorePath>,
+    #[serde(default)]
+    world: Vec<String>,
+    #[serde(default)]
+    repositories: Vec<String>,
+    /// SOURCE_DATE_EPOCH of every entry.
+    #[serde(default)]
+    epoch: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApkArg {
+    path: StorePath,
+    /// `@tag` for a tagged repository (recorded as `s:tag`), else the repository's URL.
+    #[serde(default)]
+    repository: String,
+}
+
+/// The report's place in the output tar.
+pub const APK_INSTALL_REPORT: &str = "/lib/apk/db/forge-install-report.txt";
+
+/// `apk-install@1`: the base (a rootfs tar or directory), then the apks (verified with
+/// `keys`, installed in the order given, see [`crate::apk::install`]), written as one
+/// deterministic uncompressed tar at `out`, with the install report at
+/// [`APK_INSTALL_REPORT`] inside it.
+fn apk_install(ctx: &Ctx<'_>, args: ApkInstallArgs, out: &Path) -> Result<()> {
+    use crate::apk::{dep::Dep, install, keys::Keys, package};
+    let mut tree = crate::fstree::FsTree::new(args.epoch);
+    if let Some(base) = &args.base {
+        let host = (ctx.physical)(base);
+        if host.is_dir() {
+            tree.add_dir(&host, "/")?;
+        } else {
+            tree.add_tar_file(&host)?;
+        }
+    }
+    let keys_dir = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
+    let mut key_files = Vec::new();
+    for k in &args.keys {
+        let pem = fs::read((ctx.physical)(k)).map_err(Error::io((ctx.physical)(k)))?;
+        let at = keys_dir.path().join(k.name());
+        fs::write(&at, &pem).map_err(Error::io(&at))?;
+        key_files.push((k.name().to_owned(), pem));
+    }
+    let keys = Keys::open(keys_dir.path())?;
+    let apks =
+        args.apks.iter().map(|a| package::read_file(&(ctx.physical)(&a.path), &keys)).collect::<Result<Vec<_>, _>>()?;
+    let list: Vec<install::ToInstall<'_>> = apks
+        .iter()
+        .zip(&args.apks)
+        .map(|(apk, a)| install::ToInstall { apk, tag: a.repository.strip_prefix('@') })
+        .collect();
+    let world = args.world.iter().map(|w| Dep::parse(w, "world")).collect::<Result<Vec<_>, _>>()?;
+    let repositories = args
+        .repositories
+        .iter()
+        .map(|r| match r.strip_prefix('@').and_then(|t| t.split_once(' ')) {
+            Some((tag, url)) => (Some(tag.to_owned()), url.trim().to_owned()),
+            None => (None, r.clone()),
+        })
+        .collect();
+    let opts = install::InstallOptions { world, repositories, keys: key_files };
+    let report = install::install(&mut tree, &list, &opts)?;
+    tree.write(APK_INSTALL_REPORT, report.to_text(), 0o644)?;
+    let file = fs::File::create(out).map_err(Error::io(out))?;
+    let mut w = std::io::BufWriter::new(file);
+    crate::tar::write_tar(&tree, &mut w)?;
+    std::io::Write::flush(&mut w).map_err(Error::io(out))?;
+    Ok(())
 }
 
 #[cfg(test)]
