@@ -151,7 +151,7 @@ struct ApkInstallArgs {
     base: Option<StorePath>,
     apks: Vec<ApkArg>,
     #[serde(default)]
-    keys: Vec<StorePath>,
+    keys: Vec<KeyArg>,
     #[serde(default)]
     world: Vec<String>,
     #[serde(default)]
@@ -168,6 +168,24 @@ struct ApkArg {
     /// `@tag` for a tagged repository (recorded as `s:tag`), else the repository's URL.
     #[serde(default)]
     repository: String,
+}
+
+/// A public key: a store path named like the key, or `{"path", "name"}` when the key's
+/// name cannot be a store name (Alpine's have an `@`, which store names refuse).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KeyArg {
+    Path(StorePath),
+    Named { path: StorePath, name: String },
+}
+
+impl KeyArg {
+    fn path_and_name(&self) -> (&StorePath, &str) {
+        match self {
+            KeyArg::Path(p) => (p, p.name()),
+            KeyArg::Named { path, name } => (path, name),
+        }
+    }
 }
 
 /// The report's place in the output tar.
@@ -191,10 +209,16 @@ fn apk_install(ctx: &Ctx<'_>, args: ApkInstallArgs, out: &Path) -> Result<()> {
     let keys_dir = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
     let mut key_files = Vec::new();
     for k in &args.keys {
-        let pem = fs::read((ctx.physical)(k)).map_err(Error::io((ctx.physical)(k)))?;
-        let at = keys_dir.path().join(k.name());
+        let (path, name) = k.path_and_name();
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            let why = format!("key name {name:?} is not a plain file name");
+            return Err(Error::BadDerivation { name: "builtin apk-install".into(), why });
+        }
+        let host = (ctx.physical)(path);
+        let pem = fs::read(&host).map_err(Error::io(&host))?;
+        let at = keys_dir.path().join(name);
         fs::write(&at, &pem).map_err(Error::io(&at))?;
-        key_files.push((k.name().to_owned(), pem));
+        key_files.push((name.to_owned(), pem));
     }
     let keys = Keys::open(keys_dir.path())?;
     let apks =
@@ -281,6 +305,80 @@ mod tests {
         .unwrap();
         assert_eq!(fs::read_to_string(&out).unwrap(), "#!/bin/sh\n");
         assert_eq!(fs::metadata(&out).unwrap().permissions().mode() & 0o111, 0o111);
+    }
+
+    fn store_file(root: &Path, name: &str, bytes: &[u8]) -> StorePath {
+        let p = StorePath::for_flat_file(&forge_store::Hash::of(forge_store::Algo::Sha256, bytes), name).unwrap();
+        fs::write(root.join(p.base_name()), bytes).unwrap();
+        p
+    }
+
+    fn signed_apk(root: &Path) -> (StorePath, StorePath) {
+        use crate::apk::{build, pkginfo::PkgInfo, sign::SigningKey, tarball::Kind};
+        let key = SigningKey::load(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/apk/testdata/forge-test@example.invalid-1.rsa").as_path(),
+        )
+        .unwrap();
+        let info =
+            PkgInfo { name: "hello".into(), version: "1.0-r0".into(), arch: "x86_64".into(), ..PkgInfo::default() };
+        let file = |path: &str, kind, content: &[u8]| build::BuildEntry {
+            path: path.into(),
+            kind,
+            mode: if kind == Kind::Dir { 0o755 } else { 0o644 },
+            uid: 0,
+            gid: 0,
+            link_target: None,
+            content: content.to_vec(),
+            xattrs: vec![],
+        };
+        let entries = [file("etc", Kind::Dir, b""), file("etc/hello", Kind::File, b"hi\n")];
+        let apk = build::build(&entries, &info, &[], &key, &build::BuildOptions::default()).unwrap();
+        let pem = key.public_key_pem();
+        (store_file(root, "hello-1.0-r0.apk", &apk), store_file(root, "test-key.rsa.pub", pem.as_bytes()))
+    }
+
+    #[test]
+    fn apk_install_layers_apks_over_the_base_into_one_deterministic_tar_with_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = layer(dir.path(), "base", &[("etc/motd", "welcome\n")]);
+        let (apk, key) = signed_apk(dir.path());
+        let args = serde_json::json!({
+            "base": base, "apks": [{"path": apk, "repository": "@local"}],
+            "keys": [{"path": key, "name": "forge-test@example.invalid-1.rsa.pub"}],
+            "world": ["hello"], "repositories": ["@local /srv/repo"], "epoch": 1_700_000_000,
+        });
+        let physical = ctx_for(dir.path());
+        let ctx = Ctx { physical: &physical };
+        let (o1, o2) = (dir.path().join("o1"), dir.path().join("o2"));
+        run(&ctx, "apk-install", 1, &args, &o1).unwrap();
+        run(&ctx, "apk-install", 1, &args, &o2).unwrap();
+        let bytes = fs::read(&o1).unwrap();
+        assert_eq!(bytes, fs::read(&o2).unwrap());
+        let mut tree = crate::fstree::FsTree::new(0);
+        tree.add_tar(&bytes[..], "out").unwrap();
+        let read = |p: &str| match &tree.get(p).unwrap().kind {
+            crate::fstree::Kind::File(c) => String::from_utf8(c.read_all().unwrap()).unwrap(),
+            _ => panic!("{p}"),
+        };
+        assert_eq!(read("/etc/motd"), "welcome\n");
+        assert_eq!(read("/etc/hello"), "hi\n");
+        assert_eq!(read("/etc/apk/world"), "hello\n");
+        assert_eq!(read("/etc/apk/repositories"), "@local /srv/repo\n");
+        assert!(read("/lib/apk/db/installed").contains("P:hello\nV:1.0-r0\n"));
+        assert!(read("/lib/apk/db/installed").contains("s:local\n"));
+        assert!(read(APK_INSTALL_REPORT).contains("package hello-1.0-r0\n"));
+        assert!(tree.get("/etc/apk/keys/forge-test@example.invalid-1.rsa.pub").is_some());
+    }
+
+    #[test]
+    fn apk_install_refuses_an_apk_signed_by_a_key_not_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let (apk, _key) = signed_apk(dir.path());
+        let args = serde_json::json!({ "apks": [{"path": apk}] });
+        let physical = ctx_for(dir.path());
+        let err = run(&Ctx { physical: &physical }, "apk-install", 1, &args, &dir.path().join("o")).unwrap_err();
+        assert!(err.to_string().contains("forge-test@example.invalid-1.rsa.pub"), "{err}");
+        assert!(!dir.path().join("o").exists());
     }
 
     #[test]
