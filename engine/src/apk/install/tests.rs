@@ -153,7 +153,9 @@ fn sh(kind: ScriptKind, body: &str) -> Script {
 
 #[test]
 fn addgroup_and_adduser_in_a_pre_install_edit_group_passwd_and_shadow() {
-    let base = [entry("etc", Kind::Dir, 0o755, b""), entry("etc/group", Kind::File, 0o644, b"root:x:0:root\n")];
+    let mut shadow = entry("etc/shadow", Kind::File, 0o640, b"root:*::0:::::\n");
+    shadow.gid = 42;
+    let base = [entry("etc", Kind::Dir, 0o755, b""), entry("etc/group", Kind::File, 0o644, b"root:x:0:root\n"), shadow];
     let baselayout = built("base", &base, &[], |_| {});
     let script = "#!/bin/sh\naddgroup -S foo 2>/dev/null\nadduser -S -D -H -h /var/lib/foo -s /sbin/nologin -G foo -g 'foo daemon' foo 2>/dev/null\nchown foo /var/lib/foo\nexit 0\n";
     let foo = built("foo", &[entry("usr", Kind::Dir, 0o755, b"")], &[sh(ScriptKind::PreInstall, script)], |_| {});
@@ -162,7 +164,7 @@ fn addgroup_and_adduser_in_a_pre_install_edit_group_passwd_and_shadow() {
     let report = install(&mut tree, &pkgs, &InstallOptions::default()).unwrap();
     assert_eq!(text(&tree, "/etc/group"), "root:x:0:root\nfoo:x:100:foo\n");
     assert_eq!(text(&tree, "/etc/passwd"), "foo:x:100:100:foo daemon:/var/lib/foo:/sbin/nologin\n");
-    assert_eq!(text(&tree, "/etc/shadow"), "foo:!:19000:0:99999:7:::\n");
+    assert_eq!(text(&tree, "/etc/shadow"), "root:*::0:::::\nfoo:!:19000:0:99999:7:::\n");
     assert_eq!((tree.get("/etc/shadow").unwrap().meta.mode, tree.get("/etc/shadow").unwrap().meta.gid), (0o640, 42));
     let [s] = report.scripts.as_slice() else { panic!("{report:?}") };
     assert_eq!((s.package.as_str(), s.kind), ("foo-1.0-r0", ScriptKind::PreInstall));
@@ -173,6 +175,34 @@ fn addgroup_and_adduser_in_a_pre_install_edit_group_passwd_and_shadow() {
     assert!(t.contains("script foo-1.0-r0 .pre-install: partly done, rest NOT RUN\n"), "{t}");
     assert!(t.contains("  done: group foo added to /etc/group (gid 100)\n"), "{t}");
     assert!(t.contains("  not run: chown foo /var/lib/foo\n"), "{t}");
+}
+
+#[test]
+fn adduser_without_a_group_gets_its_own_the_root_shell_and_a_home() {
+    let base = [
+        entry("etc", Kind::Dir, 0o755, b""),
+        entry("etc/passwd", Kind::File, 0o644, b"root:x:0:0:root:/root:/bin/ash\n"),
+    ];
+    let baselayout = built("base", &base, &[], |_| {});
+    let script = "adduser -D bob\nadduser -S daemonish\n";
+    let bob = built("bob", &[], &[sh(ScriptKind::PostInstall, script)], |_| {});
+    let mut tree = FsTree::new(0);
+    let pkgs = [ToInstall { apk: &baselayout, tag: None }, ToInstall { apk: &bob, tag: None }];
+    let err = install(&mut tree, &pkgs, &InstallOptions::default()).unwrap_err();
+    // A system user without -G joins nogroup, which must exist (busybox dies otherwise).
+    assert!(err.to_string().contains("group nogroup does not exist"), "{err}");
+    let bob = built("bob", &[], &[sh(ScriptKind::PostInstall, "adduser -D bob\n")], |_| {});
+    let mut tree = FsTree::new(0);
+    let pkgs = [ToInstall { apk: &baselayout, tag: None }, ToInstall { apk: &bob, tag: None }];
+    install(&mut tree, &pkgs, &InstallOptions::default()).unwrap();
+    assert_eq!(
+        text(&tree, "/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/ash\nbob:x:1000:1000:Linux User,,,:/home/bob:/bin/ash\n"
+    );
+    assert_eq!(text(&tree, "/etc/group"), "bob:x:1000:\n");
+    assert!(tree.get("/etc/shadow").is_none(), "busybox leaves a missing shadow file missing");
+    let home = tree.get("/home/bob").unwrap();
+    assert_eq!((home.meta.mode, home.meta.uid, home.meta.gid), (0o2755, 1000, 1000));
 }
 
 #[test]
@@ -238,7 +268,7 @@ fn update_ca_certificates_concatenates_the_certificates_by_path() {
 fn unsupported_shell_and_bad_ids_are_not_guessed() {
     assert_eq!(users::words("adduser -S $NAME"), None);
     assert_eq!(users::words("a 'b c' \"d\""), Some(vec!["a".into(), "b c".into(), "d".into()]));
-    let foo = built("foo", &[], &[sh(ScriptKind::PreInstall, "adduser -S -u nope foo\n")], |_| {});
+    let foo = built("foo", &[], &[sh(ScriptKind::PreInstall, "adduser -D -u nope foo\n")], |_| {});
     let mut tree = FsTree::new(0);
     let err = install(&mut tree, &[ToInstall { apk: &foo, tag: None }], &InstallOptions::default()).unwrap_err();
     assert!(err.to_string().contains("\"nope\" is not a numeric id"), "{err}");

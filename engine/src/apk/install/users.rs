@@ -75,7 +75,7 @@ impl Table {
         let text: String = self.rows.iter().map(|r| format!("{}\n", r.join(":"))).collect();
         let (uid, gid, mode) = match tree.get(self.path) {
             Some(n) => (n.meta.uid, n.meta.gid, n.meta.mode),
-            None => (0, if self.path == "/etc/shadow" { 42 } else { 0 }, mode),
+            None => (0, 0, mode),
         };
         let err = |e: crate::fstree::FsTreeError| Error::format(what, e.to_string());
         tree.mkdir_p("/etc", 0o755).map_err(err)?;
@@ -144,9 +144,10 @@ pub fn addgroup(tree: &mut FsTree, args: &[String], what: &str) -> Result<Option
 
 fn add_group(groups: &mut Table, name: &str, gid: Option<u32>, system: bool, what: &str) -> Result<String> {
     if let Some(i) = groups.find(name) {
-        return Ok(format!("group {name} exists (gid {})", groups.rows[i][2]));
+        return Ok(format!("group {name} exists (gid {}): not changed", groups.rows[i].get(2).map_or("", |g| g)));
     }
     let gid = match gid {
+        Some(g) if groups.id_used(g) => return Ok(format!("gid {g} in use: group {name} not added")),
         Some(g) => g,
         None => groups.free_id(system, what)?,
     };
@@ -167,48 +168,78 @@ fn add_member(groups: &mut Table, user: &str, group: &str) -> String {
     format!("{user} added to group {group} in /etc/group")
 }
 
-/// `adduser [-S -D -H] [-h HOME] [-s SHELL] [-g GECOS] [-G GROUP] [-u UID] [-k SKEL] USER`.
+/// `adduser [-S -D -H] [-h HOME] [-s SHELL] [-g GECOS] [-G GROUP] [-u UID] [-k SKEL] USER`,
+/// as busybox's `adduser_main`: a system user without `-G` joins `nogroup` and gets
+/// `/bin/false`; without a group a user gets its own (gid = uid, the uid chosen free in
+/// both files); the user becomes a member of the group; `/etc/shadow` gets `name:!:DAYS:...`
+/// only if it exists; the home is made 02755 owned by the user unless `-H` (the `/etc/skel`
+/// copy is not done).
 pub fn adduser(tree: &mut FsTree, args: &[String], what: &str) -> Result<Option<String>> {
     let Some(a) = parse_args(args, "hsgGuk", "SDH") else { return Ok(None) };
     let [user] = a.names.as_slice() else { return Ok(None) };
     let mut passwd = Table::read(tree, "/etc/passwd", what)?;
     if passwd.find(user).is_some() {
-        return Ok(Some(format!("user {user} exists")));
+        return Ok(Some(format!("user {user} exists: not changed")));
     }
     let system = a.flags.contains(&'S');
     let mut groups = Table::read(tree, "/etc/group", what)?;
-    let uid = match parse_id(a.value('u'), what)? {
-        Some(u) => u,
-        None => passwd.free_id(system, what)?,
-    };
-    // busybox: -G joins that group; a system user without one joins nogroup; any other
-    // user gets a group of its own name (gid = uid when free).
-    let group = a.value('G').map(str::to_owned).or_else(|| system.then(|| "nogroup".to_owned()));
-    let mut done = Vec::new();
-    let gid = match &group {
+    let group = a.value('G').or(system.then_some("nogroup"));
+    let gid = match group {
         Some(g) => match groups.find(g) {
-            Some(i) => groups.rows[i][2].clone(),
+            Some(i) => Some(groups.rows[i].get(2).cloned().unwrap_or_default()),
             None => return Err(Error::format(what, format!("adduser {user}: group {g} does not exist"))),
         },
+        None => None,
+    };
+    let uid = match parse_id(a.value('u'), what)? {
+        Some(u) => u,
         None => {
-            let own = (!groups.id_used(uid)).then_some(uid);
-            done.push(add_group(&mut groups, user, own, system, what)?);
-            groups.rows[groups.find(user).unwrap_or_default()][2].clone()
+            let mut range = if system { SYSTEM_IDS } else { USER_IDS };
+            let free = |id: &u32| !passwd.id_used(*id) && (gid.is_some() || !groups.id_used(*id));
+            range.find(free).ok_or_else(|| Error::format(what, format!("adduser {user}: no free uid")))?
         }
     };
-    if let Some(g) = a.value('G') {
+    let mut done = Vec::new();
+    let gid = match gid {
+        Some(g) => g,
+        None => {
+            done.push(add_group(&mut groups, user, Some(uid), false, what)?);
+            uid.to_string()
+        }
+    };
+    if let Some(g) = group {
         done.push(add_member(&mut groups, user, g));
     }
     let home = a.value('h').map_or_else(|| format!("/home/{user}"), str::to_owned);
-    let shell = a.value('s').unwrap_or(if system { "/sbin/nologin" } else { "/bin/sh" });
+    let root_shell = passwd.find("root").and_then(|i| passwd.rows[i].get(6).cloned());
+    let shell = match a.value('s') {
+        Some(s) => s.to_owned(),
+        None if system => "/bin/false".to_owned(),
+        None => root_shell.unwrap_or_else(|| "/bin/sh".to_owned()),
+    };
     let gecos = a.value('g').unwrap_or("Linux User,,,");
-    passwd.rows.push([user, "x", &uid.to_string(), &gid, gecos, &home, shell].map(str::to_owned).to_vec());
-    let days = (tree.epoch().max(0) / 86_400).to_string();
-    let mut shadow = Table::read(tree, "/etc/shadow", what)?;
-    shadow.rows.push([user, "!", &days, "0", "99999", "7", "", "", ""].map(str::to_owned).to_vec());
+    passwd.rows.push([user, "x", &uid.to_string(), &gid, gecos, &home, &shell].map(str::to_owned).to_vec());
     passwd.write(tree, 0o644, what)?;
+    if tree.get("/etc/shadow").is_some() {
+        let days = (tree.epoch().max(0) / 86_400).to_string();
+        let mut shadow = Table::read(tree, "/etc/shadow", what)?;
+        shadow.rows.push([user, "!", &days, "0", "99999", "7", "", "", ""].map(str::to_owned).to_vec());
+        shadow.write(tree, 0o640, what)?;
+        done.push(format!("{user} locked in /etc/shadow"));
+    }
     groups.write(tree, 0o644, what)?;
-    shadow.write(tree, 0o640, what)?;
-    done.insert(0, format!("user {user} added to /etc/passwd and /etc/shadow (uid {uid}, gid {gid}, home {home})"));
+    if !a.flags.contains(&'H') {
+        done.push(make_home(tree, &home, uid, &gid, what)?);
+    }
+    done.insert(0, format!("user {user} added to /etc/passwd (uid {uid}, gid {gid}, home {home}, shell {shell})"));
     Ok(Some(done.join("; ")))
+}
+
+fn make_home(tree: &mut FsTree, home: &str, uid: u32, gid: &str, what: &str) -> Result<String> {
+    let err = |e: crate::fstree::FsTreeError| Error::format(what, e.to_string());
+    let gid: u32 = gid.parse().map_err(|_| Error::format(what, format!("/etc/group: gid {gid:?} is not numeric")))?;
+    tree.mkdir_p(home, 0o755).map_err(err)?;
+    tree.chown(home, uid, gid).map_err(err)?;
+    tree.chmod(home, 0o2755).map_err(err)?;
+    Ok(format!("home {home} made 2755 {uid}:{gid}"))
 }
