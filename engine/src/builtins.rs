@@ -156,6 +156,9 @@ struct ApkInstallArgs {
     world: Vec<String>,
     #[serde(default)]
     repositories: Vec<String>,
+    /// `etc/apk/arch`, when given.
+    #[serde(default)]
+    arch: Option<String>,
     /// SOURCE_DATE_EPOCH of every entry.
     #[serde(default)]
     epoch: i64,
@@ -237,7 +240,7 @@ fn apk_install(ctx: &Ctx<'_>, args: ApkInstallArgs, out: &Path) -> Result<()> {
             None => (None, r.clone()),
         })
         .collect();
-    let opts = install::InstallOptions { world, repositories, keys: key_files };
+    let opts = install::InstallOptions { world, repositories, keys: key_files, arch: args.arch };
     let report = install::install(&mut tree, &list, &opts)?;
     tree.write(APK_INSTALL_REPORT, report.to_text(), 0o644)?;
     let file = fs::File::create(out).map_err(Error::io(out))?;
@@ -345,7 +348,7 @@ mod tests {
         let args = serde_json::json!({
             "base": base, "apks": [{"path": apk, "repository": "@local"}],
             "keys": [{"path": key, "name": "forge-test@example.invalid-1.rsa.pub"}],
-            "world": ["hello"], "repositories": ["@local /srv/repo"], "epoch": 1_700_000_000,
+            "world": ["hello"], "repositories": ["@local /srv/repo"], "epoch": 1_700_000_000, "arch": "x86_64",
         });
         let physical = ctx_for(dir.path());
         let ctx = Ctx { physical: &physical };
@@ -363,6 +366,7 @@ mod tests {
         assert_eq!(read("/etc/motd"), "welcome\n");
         assert_eq!(read("/etc/hello"), "hi\n");
         assert_eq!(read("/etc/apk/world"), "hello\n");
+        assert_eq!(read("/etc/apk/arch"), "x86_64\n");
         assert_eq!(read("/etc/apk/repositories"), "@local /srv/repo\n");
         assert!(read("/lib/apk/db/installed").contains("P:hello\nV:1.0-r0\n"));
         assert!(read("/lib/apk/db/installed").contains("s:local\n"));

@@ -10,7 +10,7 @@
 //! `.keep_*` placeholders are skipped, as the installed database skips them.
 //!
 //! Then the database: `lib/apk/db/installed`, `scripts.tar`, `triggers`, `etc/apk/world`,
-//! `etc/apk/repositories`, `etc/apk/keys/*`.
+//! `etc/apk/repositories`, `etc/apk/keys/*` and, when given, `etc/apk/arch`.
 //!
 //! # Script policy
 //!
@@ -20,19 +20,21 @@
 //! - `addgroup [-S] [-g GID] GROUP`, `addgroup USER GROUP`, `adduser [-S -D -H -h HOME -s
 //!   SHELL -g GECOS -G GROUP -u UID] USER` (busybox semantics: free ids taken lowest first
 //!   from 100..=999 for system accounts, 1000.. otherwise) edit `/etc/group`,
-//!   `/etc/passwd` and `/etc/shadow`;
+//!   `/etc/passwd` and, when it exists, `/etc/shadow` (see [`users::adduser`]);
 //! - `busybox --install -s` (busybox's scripts) makes the applet links listed in
 //!   `/etc/busybox-paths.d/*`, each a symlink to `/bin/busybox` where nothing exists yet;
 //! - `update-ca-certificates` (ca-certificates' scripts) concatenates the `*.crt` under
 //!   `/usr/share/ca-certificates` and `/usr/local/share/ca-certificates`, by path, into
 //!   `/etc/ssl/certs/ca-certificates.crt` (the hash links are not made);
+//! - `mkdir -p DIR...` (also as `busybox mkdir`) makes the directories 0755 root;
+//! - `exec CMD` is CMD, and ends the script;
 //! - shebangs, comments, `set -e`, `exit 0`, `:` and `true` do nothing.
 //!
 //! Every other line is listed in the [`InstallReport`] as not run, with the package and
 //! the script kind; no ldconfig-like cache is needed on musl. Running those scripts in a
 //! sandbox when the target can run (same arch or a registered emulator) is a later step.
 
-mod users;
+pub mod users;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -54,6 +56,8 @@ pub struct InstallOptions {
     pub repositories: Vec<(Option<String>, String)>,
     /// `etc/apk/keys/NAME`: `(NAME, PEM bytes)`.
     pub keys: Vec<(String, Vec<u8>)>,
+    /// `etc/apk/arch` (what `apk` in the finished system installs for), when given.
+    pub arch: Option<String>,
 }
 
 /// A package to install and the repository tag it was pinned with (`None`: untagged).
@@ -253,9 +257,17 @@ fn run_declaratively(tree: &mut FsTree, apk: &Apk, kind: ScriptKind, content: &[
         if is_noop(line) {
             continue;
         }
+        // `exec CMD` has CMD's effect, and nothing after it runs.
+        let (line, last) = match line.strip_prefix("exec ") {
+            Some(rest) => (rest.trim_start(), true),
+            None => (line, false),
+        };
         match known_effect(tree, line, &what)? {
             Ok(effect) => done.push(effect),
             Err(why) => not_run.push(why),
+        }
+        if last {
+            break;
         }
     }
     let handling = match (done.is_empty(), not_run.is_empty()) {
@@ -285,9 +297,23 @@ fn known_effect(tree: &mut FsTree, line: &str, what: &str) -> Result<Result<Stri
             }))
         }
         "update-ca-certificates" => Some(ca_bundle(tree, what)?),
+        "busybox" if words.get(1).is_some_and(|w| w == "mkdir") => mkdir_p(tree, &words[2..], what)?,
+        "mkdir" => mkdir_p(tree, &words[1..], what)?,
         _ => None,
     };
     Ok(found.ok_or_else(|| line.to_owned()))
+}
+
+/// `mkdir -p DIR...` (busybox's script makes the applet directories first): 0755 root.
+fn mkdir_p(tree: &mut FsTree, args: &[String], what: &str) -> Result<Option<String>> {
+    let Some(("-p", dirs)) = args.split_first().map(|(f, d)| (f.as_str(), d)) else { return Ok(None) };
+    if dirs.is_empty() || dirs.iter().any(|d| d.starts_with('-')) {
+        return Ok(None);
+    }
+    for d in dirs {
+        tree.mkdir_p(d, 0o755).map_err(tree_err(what))?;
+    }
+    Ok(Some(format!("mkdir -p {}", dirs.join(" "))))
 }
 
 /// Drops the error-silencing tails scripts put on commands whose failure they ignore.
@@ -373,6 +399,12 @@ fn write_database(tree: &mut FsTree, packages: &[ToInstall<'_>], opts: &InstallO
     tree.write("/lib/apk/db/triggers", db::triggers(&apks), 0o644).map_err(tree_err(w))?;
     tree.write("/etc/apk/world", db::world(&opts.world), 0o644).map_err(tree_err(w))?;
     tree.write("/etc/apk/repositories", db::repositories(&repos), 0o644).map_err(tree_err(w))?;
+    if let Some(arch) = &opts.arch {
+        if arch.is_empty() || arch.contains(['/', '\n']) {
+            return Err(Error::format(w, format!("architecture {arch:?} is not a plain name")));
+        }
+        tree.write("/etc/apk/arch", format!("{arch}\n"), 0o644).map_err(tree_err(w))?;
+    }
     for (name, pem) in &opts.keys {
         if name.is_empty() || name.contains('/') || name.starts_with('.') {
             return Err(Error::format(w, format!("key file name {name:?} is not a plain file name")));

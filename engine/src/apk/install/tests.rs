@@ -67,6 +67,7 @@ fn the_real_baselayout_installs_its_files_with_their_metadata_and_a_golden_datab
         world: vec![Dep::parse("alpine-baselayout", "t").unwrap()],
         repositories: vec![(None, "https://example.invalid/alpine/v3.16/main".into())],
         keys: vec![(key.clone(), pem.clone())],
+        arch: Some("aarch64".into()),
     };
     let (tree, report) = install_one(&apk, &opts);
     let mut files = 0;
@@ -87,6 +88,7 @@ fn the_real_baselayout_installs_its_files_with_their_metadata_and_a_golden_datab
     let golden = std::fs::read_to_string(testdata().join("alpine-baselayout-3.2.0-r23-aarch64.installed")).unwrap();
     assert_eq!(text(&tree, "/lib/apk/db/installed"), golden);
     assert_eq!(text(&tree, "/etc/apk/world"), "alpine-baselayout\n");
+    assert_eq!(text(&tree, "/etc/apk/arch"), "aarch64\n");
     assert_eq!(text(&tree, "/etc/apk/repositories"), "https://example.invalid/alpine/v3.16/main\n");
     assert_eq!(text(&tree, &format!("/etc/apk/keys/{key}")).as_bytes(), pem);
     assert_eq!(text(&tree, "/lib/apk/db/triggers"), "");
@@ -220,7 +222,9 @@ fn a_script_with_no_known_effect_is_listed_as_not_run() {
 
 #[test]
 fn busybox_install_makes_the_listed_links_or_says_why_not() {
-    let script = [sh(ScriptKind::PostInstall, "#!/bin/sh\n/bin/busybox --install -s\n")];
+    // Alpine's busybox.post-install, verbatim.
+    let body = "#!/bin/busybox sh\n# We need the symlinks early\n/bin/busybox mkdir -p \"/bin\" \"/sbin\" \"/usr/bin\" \"/usr/sbin\"\nexec /bin/busybox --install -s\n";
+    let script = [sh(ScriptKind::PostInstall, body)];
     let no_list = built("busybox", &[entry("bin", Kind::Dir, 0o755, b"")], &script, |_| {});
     let (_, report) = install_one(&no_list, &InstallOptions::default());
     let t = report.to_text();
@@ -240,6 +244,8 @@ fn busybox_install_makes_the_listed_links_or_says_why_not() {
     assert!(matches!(&tree.get("/bin/ls").unwrap().kind, TreeKind::Symlink(_)));
     assert_eq!(text(&tree, "/bin/sh"), "real sh", "an existing file is kept");
     assert!(report.to_text().contains("done: busybox applet links from /etc/busybox-paths.d: 2 made"));
+    assert!(matches!(report.scripts[0].handling, ScriptHandling::Declarative { .. }), "{report:?}");
+    assert!(tree.get("/usr/sbin").unwrap().is_dir());
 }
 
 #[test]
@@ -252,15 +258,19 @@ fn update_ca_certificates_concatenates_the_certificates_by_path() {
         entry("usr/share/ca-certificates/a.crt", Kind::File, 0o644, b"A"),
     ];
     let trig = [
-        sh(ScriptKind::Trigger, "#!/bin/sh\nexec update-ca-certificates --fresh\n"),
+        sh(
+            ScriptKind::Trigger,
+            "#!/bin/sh\nexec /usr/bin/update-ca-certificates --fresh >/dev/null 2>&1\nnot reached\n",
+        ),
         sh(ScriptKind::PostInstall, "update-ca-certificates --fresh >/dev/null 2>&1 || true\n"),
     ];
     let ca = built("ca-certificates", &files, &trig, |i| i.triggers = vec!["/usr/share/ca-certificates/*".into()]);
     let (tree, report) = install_one(&ca, &InstallOptions::default());
     assert_eq!(text(&tree, "/etc/ssl/certs/ca-certificates.crt"), "A\nB\n");
     assert!(matches!(report.scripts[0].handling, ScriptHandling::Declarative { .. }), "{report:?}");
-    // `exec` is not a known form: the trigger is reported, not silently dropped.
-    assert!(matches!(report.scripts[1].handling, ScriptHandling::NotRun { .. }), "{report:?}");
+    // Alpine's trigger is `exec update-ca-certificates --fresh`: exec'd, it ends the script.
+    let ScriptHandling::Declarative { done } = &report.scripts[1].handling else { panic!("{report:?}") };
+    assert_eq!(done.len(), 1, "{done:?}");
     assert_eq!(text(&tree, "/lib/apk/db/triggers"), format!("{} /usr/share/ca-certificates/*\n", ca.checksum));
 }
 
