@@ -201,6 +201,7 @@ fn add_files(
     let what = label(apk);
     for e in &apk.files {
         let path = e.path.trim_end_matches('/').to_owned();
+        check_kind_clash(tree, &path, e.kind == Kind::Dir, &what)?;
         if e.kind == Kind::Dir {
             let keep = dir_owners.get(&path).is_some_and(|&o| !may_replace(packages[o].apk, apk));
             if !keep {
@@ -223,6 +224,22 @@ fn add_files(
         owners.insert(path, i);
     }
     Ok(())
+}
+
+/// A directory over a non-directory (a symlinked directory included: apk would go through
+/// it, the tree would replace it) or the reverse would silently drop what was there.
+fn check_kind_clash(tree: &FsTree, path: &str, is_dir: bool, what: &str) -> Result<()> {
+    match tree.get(path) {
+        Some(n) if n.is_dir() != is_dir => Err(Error::format(
+            what,
+            format!(
+                "/{path} is a {} in the tree but a {} in the package; installing across that is not supported",
+                n.kind.name(),
+                if is_dir { "directory" } else { "non-directory" }
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The tree node for a data entry, with its owner, mode and xattrs.

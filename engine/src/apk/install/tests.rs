@@ -208,6 +208,23 @@ fn adduser_without_a_group_gets_its_own_the_root_shell_and_a_home() {
 }
 
 #[test]
+fn a_directory_over_a_symlink_or_a_file_over_a_directory_is_refused_not_replaced() {
+    let lib =
+        built("lib", &[entry("lib", Kind::Dir, 0o755, b""), entry("lib/x", Kind::File, 0o644, b"x")], &[], |_| {});
+    let mut tree = FsTree::new(0);
+    tree.symlink("/lib", "usr/lib").unwrap();
+    let err = install(&mut tree, &[ToInstall { apk: &lib, tag: None }], &InstallOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("/lib is a symlink in the tree but a directory in the package"), "{err}");
+    assert!(matches!(tree.get("/lib").unwrap().kind, TreeKind::Symlink(_)));
+    let file = built("f", &[entry("lib", Kind::File, 0o644, b"x")], &[], |_| {});
+    let mut tree = FsTree::new(0);
+    tree.mkdir_p("/lib/keep", 0o755).unwrap();
+    let err = install(&mut tree, &[ToInstall { apk: &file, tag: None }], &InstallOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("/lib is a dir in the tree"), "{err}");
+    assert!(tree.get("/lib/keep").is_some());
+}
+
+#[test]
 fn a_script_with_no_known_effect_is_listed_as_not_run() {
     let foo = built("foo", &[], &[sh(ScriptKind::PostInstall, "#!/bin/sh\nrc-update add foo default\n")], |_| {});
     let (_, report) = install_one(&foo, &InstallOptions::default());
