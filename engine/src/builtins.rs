@@ -372,6 +372,11 @@ mod tests {
         assert!(read("/lib/apk/db/installed").contains("s:local\n"));
         assert!(read(APK_INSTALL_REPORT).contains("package hello-1.0-r0\n"));
         assert!(tree.get("/etc/apk/keys/forge-test@example.invalid-1.rsa.pub").is_some());
+        if crate::apk::testutil::forge_have_tool("tar") {
+            let out = std::process::Command::new("tar").arg("-tvf").arg(&o1).output().unwrap();
+            let listing = String::from_utf8(out.stdout).unwrap();
+            assert!(out.status.success() && listing.contains("etc/hello") && listing.contains("lib/apk/db/installed"));
+        }
     }
 
     #[test]
