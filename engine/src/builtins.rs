@@ -27,12 +27,13 @@ pub fn run(ctx: &Ctx<'_>, name: &str, version: u32, args: &serde_json::Value, ou
         ("unpack", v) if v == crate::archive::VERSION => unpack(ctx, parse(name, args)?, out),
         ("rootfs", 1) => crate::rootfs::rootfs(ctx, parse(name, args)?, out),
         ("image", 1) => crate::rootfs::image(ctx, parse(name, args)?, out),
+        ("apk-install", 1) => apk_install(ctx, parse(name, args)?, out),
         _ => Err(Error::UnknownBuiltin { name: name.to_owned(), version, known: KNOWN.join(", ") }),
     }
 }
 
 /// Every builtin this forge can run, as `name@version`.
-pub const KNOWN: &[&str] = &["text@1", "merge@1", "unpack@1", "rootfs@1", "image@1"];
+pub const KNOWN: &[&str] = &["text@1", "merge@1", "unpack@1", "apk-install@1", "rootfs@1", "image@1"];
 
 fn parse<T: serde::de::DeserializeOwned>(name: &str, args: &serde_json::Value) -> Result<T> {
     T::deserialize(args).map_err(|e| Error::BadDerivation { name: format!("builtin {name}"), why: e.to_string() })
@@ -145,6 +146,112 @@ fn copy_over(src: &Path, dst: &Path) -> Result<()> {
     }
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApkInstallArgs {
+    #[serde(default)]
+    base: Option<StorePath>,
+    apks: Vec<ApkArg>,
+    #[serde(default)]
+    keys: Vec<KeyArg>,
+    #[serde(default)]
+    world: Vec<String>,
+    #[serde(default)]
+    repositories: Vec<String>,
+    /// `etc/apk/arch`, when given.
+    #[serde(default)]
+    arch: Option<String>,
+    /// SOURCE_DATE_EPOCH of every entry.
+    #[serde(default)]
+    epoch: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApkArg {
+    path: StorePath,
+    /// `@tag` for a tagged repository (recorded as `s:tag`), else the repository's URL.
+    #[serde(default)]
+    repository: String,
+}
+
+/// A public key: a store path named like the key, or `{"path", "name"}` when the key's
+/// name cannot be a store name (Alpine's have an `@`, which store names refuse).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KeyArg {
+    Path(StorePath),
+    Named { path: StorePath, name: String },
+}
+
+impl KeyArg {
+    fn path_and_name(&self) -> (&StorePath, &str) {
+        match self {
+            KeyArg::Path(p) => (p, p.name()),
+            KeyArg::Named { path, name } => (path, name),
+        }
+    }
+}
+
+/// The report's place in the output tar.
+pub const APK_INSTALL_REPORT: &str = "/lib/apk/db/forge-install-report.txt";
+
+/// `apk-install@1`: the base (a rootfs tar or directory), then the apks (verified with
+/// `keys`, installed in the order given, see [`crate::apk::install`]), written as one
+/// deterministic uncompressed tar at `out`, with the install report at
+/// [`APK_INSTALL_REPORT`] inside it.
+fn apk_install(ctx: &Ctx<'_>, args: ApkInstallArgs, out: &Path) -> Result<()> {
+    use crate::apk::{dep::Dep, install, keys::Keys, package};
+    let mut tree = crate::fstree::FsTree::new(args.epoch);
+    if let Some(base) = &args.base {
+        let host = (ctx.physical)(base);
+        if host.is_dir() {
+            tree.add_dir(&host, "/")?;
+        } else {
+            tree.add_tar_file(&host)?;
+        }
+    }
+    let keys_dir = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
+    let mut key_files = Vec::new();
+    for k in &args.keys {
+        let (path, name) = k.path_and_name();
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            let why = format!("key name {name:?} is not a plain file name");
+            return Err(Error::BadDerivation { name: "builtin apk-install".into(), why });
+        }
+        let host = (ctx.physical)(path);
+        let pem = fs::read(&host).map_err(Error::io(&host))?;
+        let at = keys_dir.path().join(name);
+        fs::write(&at, &pem).map_err(Error::io(&at))?;
+        key_files.push((name.to_owned(), pem));
+    }
+    let keys = Keys::open(keys_dir.path())?;
+    let apks =
+        args.apks.iter().map(|a| package::read_file(&(ctx.physical)(&a.path), &keys)).collect::<Result<Vec<_>, _>>()?;
+    let list: Vec<install::ToInstall<'_>> = apks
+        .iter()
+        .zip(&args.apks)
+        .map(|(apk, a)| install::ToInstall { apk, tag: a.repository.strip_prefix('@') })
+        .collect();
+    let world = args.world.iter().map(|w| Dep::parse(w, "world")).collect::<Result<Vec<_>, _>>()?;
+    let repositories = args
+        .repositories
+        .iter()
+        .map(|r| match r.strip_prefix('@').and_then(|t| t.split_once(' ')) {
+            Some((tag, url)) => (Some(tag.to_owned()), url.trim().to_owned()),
+            None => (None, r.clone()),
+        })
+        .collect();
+    let opts = install::InstallOptions { world, repositories, keys: key_files, arch: args.arch };
+    let report = install::install(&mut tree, &list, &opts)?;
+    tree.write(APK_INSTALL_REPORT, report.to_text(), 0o644)?;
+    let file = fs::File::create(out).map_err(Error::io(out))?;
+    let mut w = std::io::BufWriter::new(file);
+    crate::tar::write_tar(&tree, &mut w)?;
+    std::io::Write::flush(&mut w).map_err(Error::io(out))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +310,86 @@ mod tests {
         .unwrap();
         assert_eq!(fs::read_to_string(&out).unwrap(), "#!/bin/sh\n");
         assert_eq!(fs::metadata(&out).unwrap().permissions().mode() & 0o111, 0o111);
+    }
+
+    fn store_file(root: &Path, name: &str, bytes: &[u8]) -> StorePath {
+        let p = StorePath::for_flat_file(&forge_store::Hash::of(forge_store::Algo::Sha256, bytes), name).unwrap();
+        fs::write(root.join(p.base_name()), bytes).unwrap();
+        p
+    }
+
+    fn signed_apk(root: &Path) -> (StorePath, StorePath) {
+        use crate::apk::{build, pkginfo::PkgInfo, sign::SigningKey, tarball::Kind};
+        let key = SigningKey::load(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/apk/testdata/forge-test@example.invalid-1.rsa").as_path(),
+        )
+        .unwrap();
+        let info =
+            PkgInfo { name: "hello".into(), version: "1.0-r0".into(), arch: "x86_64".into(), ..PkgInfo::default() };
+        let file = |path: &str, kind, content: &[u8]| build::BuildEntry {
+            path: path.into(),
+            kind,
+            mode: if kind == Kind::Dir { 0o755 } else { 0o644 },
+            uid: 0,
+            gid: 0,
+            link_target: None,
+            content: content.to_vec(),
+            xattrs: vec![],
+        };
+        let entries = [file("etc", Kind::Dir, b""), file("etc/hello", Kind::File, b"hi\n")];
+        let apk = build::build(&entries, &info, &[], &key, &build::BuildOptions::default()).unwrap();
+        let pem = key.public_key_pem();
+        (store_file(root, "hello-1.0-r0.apk", &apk), store_file(root, "test-key.rsa.pub", pem.as_bytes()))
+    }
+
+    #[test]
+    fn apk_install_layers_apks_over_the_base_into_one_deterministic_tar_with_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = layer(dir.path(), "base", &[("etc/motd", "welcome\n")]);
+        let (apk, key) = signed_apk(dir.path());
+        let args = serde_json::json!({
+            "base": base, "apks": [{"path": apk, "repository": "@local"}],
+            "keys": [{"path": key, "name": "forge-test@example.invalid-1.rsa.pub"}],
+            "world": ["hello"], "repositories": ["@local /srv/repo"], "epoch": 1_700_000_000, "arch": "x86_64",
+        });
+        let physical = ctx_for(dir.path());
+        let ctx = Ctx { physical: &physical };
+        let (o1, o2) = (dir.path().join("o1"), dir.path().join("o2"));
+        run(&ctx, "apk-install", 1, &args, &o1).unwrap();
+        run(&ctx, "apk-install", 1, &args, &o2).unwrap();
+        let bytes = fs::read(&o1).unwrap();
+        assert_eq!(bytes, fs::read(&o2).unwrap());
+        let mut tree = crate::fstree::FsTree::new(0);
+        tree.add_tar(&bytes[..], "out").unwrap();
+        let read = |p: &str| match &tree.get(p).unwrap().kind {
+            crate::fstree::Kind::File(c) => String::from_utf8(c.read_all().unwrap()).unwrap(),
+            _ => panic!("{p}"),
+        };
+        assert_eq!(read("/etc/motd"), "welcome\n");
+        assert_eq!(read("/etc/hello"), "hi\n");
+        assert_eq!(read("/etc/apk/world"), "hello\n");
+        assert_eq!(read("/etc/apk/arch"), "x86_64\n");
+        assert_eq!(read("/etc/apk/repositories"), "@local /srv/repo\n");
+        assert!(read("/lib/apk/db/installed").contains("P:hello\nV:1.0-r0\n"));
+        assert!(read("/lib/apk/db/installed").contains("s:local\n"));
+        assert!(read(APK_INSTALL_REPORT).contains("package hello-1.0-r0\n"));
+        assert!(tree.get("/etc/apk/keys/forge-test@example.invalid-1.rsa.pub").is_some());
+        if crate::apk::testutil::forge_have_tool("tar") {
+            let out = std::process::Command::new("tar").arg("-tvf").arg(&o1).output().unwrap();
+            let listing = String::from_utf8(out.stdout).unwrap();
+            assert!(out.status.success() && listing.contains("etc/hello") && listing.contains("lib/apk/db/installed"));
+        }
+    }
+
+    #[test]
+    fn apk_install_refuses_an_apk_signed_by_a_key_not_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let (apk, _key) = signed_apk(dir.path());
+        let args = serde_json::json!({ "apks": [{"path": apk}] });
+        let physical = ctx_for(dir.path());
+        let err = run(&Ctx { physical: &physical }, "apk-install", 1, &args, &dir.path().join("o")).unwrap_err();
+        assert!(err.to_string().contains("forge-test@example.invalid-1.rsa.pub"), "{err}");
+        assert!(!dir.path().join("o").exists());
     }
 
     #[test]

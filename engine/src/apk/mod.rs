@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod db;
 pub mod dep;
 pub mod index;
+pub mod install;
 pub mod keys;
 pub mod lock;
 pub mod package;
@@ -61,6 +62,12 @@ pub enum Error {
 
     #[error("{0}")]
     Unsatisfiable(String),
+
+    #[error(
+        "file conflict: /{path} is in both {first} and {second}, and neither may replace the other \
+         (add `replaces` to one of them, or drop one from the world)"
+    )]
+    Conflict { path: String, first: String, second: String },
 }
 
 impl Error {
