@@ -26,6 +26,9 @@ pub struct Recipe {
     pub name: String,
     pub about: String,
     pub f: RecipeFn,
+    /// The folder under `output/` that `forge build` links the result to (the
+    /// recipe's name when `None`).
+    pub output: Option<String>,
 }
 
 /// Recipes by name.
@@ -41,7 +44,17 @@ impl Registry {
 
     /// Registers `f` under `name`; a later registration of the same name replaces it.
     pub fn add(&mut self, name: &str, about: &str, f: RecipeFn) -> &mut Self {
-        self.recipes.insert(name.to_owned(), Recipe { name: name.to_owned(), about: about.to_owned(), f });
+        self.recipes
+            .insert(name.to_owned(), Recipe { name: name.to_owned(), about: about.to_owned(), f, output: None });
+        self
+    }
+
+    /// Like [`Registry::add`], with the result linked at `output/<output>`.
+    pub fn add_with_output(&mut self, name: &str, about: &str, output: &str, f: RecipeFn) -> &mut Self {
+        self.add(name, about, f);
+        if let Some(r) = self.recipes.get_mut(name) {
+            r.output = Some(output.to_owned());
+        }
         self
     }
 

@@ -17,10 +17,15 @@ pub fn registry() -> Registry {
         "gcc 12 + binutils + glibc headers + make + busybox from pinned Debian packages",
         |f| Ok(bootstrap::toolchain(f)?.into()),
     );
-    r.add("alpine-system", "the AGNOS system image on Alpine 3.20.3 (ext4 4500M + Android sparse)", |f| {
-        let arch = f.system().trim_end_matches("-linux").to_owned();
-        Ok(alpine::system(f, &alpine::release(&arch))?.into())
-    });
+    r.add_with_output(
+        "alpine-system",
+        "the AGNOS system image on Alpine 3.20.3 (ext4 4500M + Android sparse)",
+        "alpine",
+        |f| {
+            let arch = f.system().trim_end_matches("-linux").to_owned();
+            Ok(alpine::system(f, &alpine::release(&arch))?.into())
+        },
+    );
     r.add("hello", "GNU hello 2.10 built from its upstream tarball with the bootstrap toolchain", |f| {
         Ok(examples::hello(f)?.into())
     });

@@ -184,7 +184,8 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
     }
     for (name, &id) in names.iter().zip(&targets) {
         let out = forge.node(id).out();
-        let link = output_link(a.out.as_deref(), name, names.len());
+        let folder = registry.get(name).ok().and_then(|r| r.output.clone()).unwrap_or_else(|| name.clone());
+        let link = output_link(a.out.as_deref(), &folder, names.len());
         link_output(store, &link, out)?;
         if !a.json {
             println!("{}", store.physical(out).display());
