@@ -8,6 +8,7 @@ pub mod apk;
 pub mod archive;
 pub mod build;
 pub mod builtins;
+pub mod diff;
 pub mod drv;
 pub mod dsl;
 pub mod error;
