@@ -69,6 +69,9 @@ pub enum Command {
     /// Convert systemd units to OpenRC init scripts, cron lines and runlevel links
     #[command(subcommand)]
     Openrc(cmd::openrc::OpenrcCmd),
+    /// Compare two trees (store paths, directories, tarballs, ext4 images, manifests)
+    #[command(long_about = cmd::diff::LONG_ABOUT)]
+    Diff(cmd::diff::DiffArgs),
 }
 
 const BUILD_HELP: &str = "\
@@ -144,5 +147,6 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Unpack(a) => a.run(),
         Command::Apk(c) => c.run(),
         Command::Openrc(c) => c.run(),
+        Command::Diff(a) => a.run(),
     }
 }
