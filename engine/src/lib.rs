@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod openrc;
 pub mod package;
 pub mod plan;
+pub mod provenance;
 pub mod record;
 pub mod registry;
 pub mod sandbox;
