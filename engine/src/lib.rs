@@ -24,6 +24,7 @@ pub mod provenance;
 pub mod record;
 pub mod registry;
 pub mod sandbox;
+pub mod sbom;
 pub mod sched;
 pub mod sparse;
 pub mod tar;
