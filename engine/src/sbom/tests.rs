@@ -104,3 +104,30 @@ fn created_dates_agree_with_gnu_date() {
         assert_eq!(rfc3339(epoch), String::from_utf8(out.stdout).unwrap().trim(), "epoch {epoch}");
     }
 }
+
+/// The SPDX project's own validator (`pyspdxtools`, from spdx-tools), when installed:
+/// FORGE_PYSPDXTOOLS, then PATH, then where .ci/setup.d/spdx-tools.sh puts it.
+fn pyspdxtools() -> Option<std::path::PathBuf> {
+    let from_env = std::env::var_os("FORGE_PYSPDXTOOLS").map(std::path::PathBuf::from);
+    let on_path = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("pyspdxtools")).find(|p| p.is_file()));
+    let ci = Some(std::path::PathBuf::from("/opt/spdx-tools/bin/pyspdxtools")).filter(|p| p.is_file());
+    from_env.or(on_path).or(ci)
+}
+
+#[test]
+fn spdx_tools_validator_accepts_the_document() {
+    let Some(tool) = pyspdxtools() else {
+        eprintln!("SKIP: pyspdxtools is not installed (.ci/setup.d/spdx-tools.sh installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sbom.spdx.json");
+    std::fs::write(&path, doc(&packages())).unwrap();
+    let out = std::process::Command::new(&tool).arg("-i").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The validator must be able to fail: an SPDXID with a space is refused.
+    let bad = doc(&packages()).replace("SPDXRef-Package-odd-pkg-1", "SPDXRef-Package odd");
+    std::fs::write(&path, bad).unwrap();
+    assert!(!std::process::Command::new(&tool).arg("-i").arg(&path).status().unwrap().success());
+}
