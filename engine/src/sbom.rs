@@ -107,7 +107,7 @@ fn package(p: &Package, ids: &mut BTreeSet<String>) -> Value {
 /// Whether `s` is shaped like an SPDX license expression: identifiers (letters, digits,
 /// `.`, `-`, a trailing `+`), `AND`/`OR`/`WITH`, and parentheses.
 fn is_license_expression(s: &str) -> bool {
-    let spaced = s.replace('(', " ").replace(')', " ");
+    let spaced = s.replace(['(', ')'], " ");
     let mut expect_id = true;
     let mut any = false;
     for word in spaced.split_whitespace() {
