@@ -11,6 +11,7 @@ pub mod builtins;
 pub mod diff;
 pub mod drv;
 pub mod dsl;
+pub mod dsse;
 pub mod error;
 pub mod ext4;
 pub mod fetch;
