@@ -80,6 +80,16 @@ fn the_four_changes_are_really_in_the_images_debugfs_reads() {
     };
     assert!(stat("/etc/motd").contains("Group:   100"), "{}", stat("/etc/motd"));
     assert!(stat("/usr/bin/top").contains("Mode:  0700"), "{}", stat("/usr/bin/top"));
+    let dumped = dir.path().join("busybox");
+    let st = Command::new("debugfs").arg("-R").arg(format!("dump /bin/busybox {}", dumped.display())).arg(&b).output();
+    assert!(st.unwrap().status.success());
+    let bytes = std::fs::read(&dumped).unwrap();
+    assert_eq!(bytes[70_000], ((70_000u32 % 251) as u8) ^ 0xff);
+    // The raw vfs_cap_data: revision 2 with the effective flag, permitted bits 12 and 13
+    // (cap_net_admin, cap_net_raw), little-endian.
+    let ea = Command::new("debugfs").args(["-R", "ea_get -x /usr/bin/ping security.capability"]).arg(&b).output();
+    let ea = String::from_utf8_lossy(&ea.unwrap().stdout).into_owned();
+    assert!(ea.replace(' ', "").contains("0100000200300000"), "{ea}");
 }
 
 #[test]
