@@ -177,3 +177,20 @@ fn unreadable_or_malformed_inputs_exit_three_and_name_the_input() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"), "{out:?}");
 }
+
+#[test]
+fn diffoscope_is_handed_each_file_whose_content_differs() {
+    if !have_tool("diffoscope") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = image(dir.path(), "a", &tree());
+    let mut t = tree();
+    t.write("/etc/motd", "hello there\n", 0o644).unwrap();
+    let b = image(dir.path(), "b", &t);
+    let out = diff(dir.path(), &a, &b, &["--diffoscope"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains("diffoscope /etc/motd:"), "{text}");
+    assert!(text.contains("-hello") && text.contains("+hello there"), "{text}");
+}
