@@ -18,7 +18,8 @@ A and B are each a store path or directory, a tarball (.tar, .tar.gz, .tar.xz,
 any two can be compared (a tarball against the image made from it, a directory
 against a manifest). Both are brought to manifest entries; timestamps are not
 compared (forge outputs carry SOURCE_DATE_EPOCH). A directory's entries are owned
-by 0:0, as when forge layers it into an image.
+by 0:0, as when forge layers it into an image; an ext4 image also has the
+/lost+found a directory or tarball may lack.
 
 One line per difference, sorted by path:
   /etc/motd: mode 0644 -> 0600
