@@ -2,7 +2,8 @@
 # Benchmark for `forge diff` against GNU `diff -r` in the same run: two copies of a
 # host tree (/usr/share/doc, thousands of small files) differing in one file's content
 # and one file's mode. forge hashes every file of both sides and compares modes,
-# owners and xattrs too; `diff -r` compares contents only. Goal: within 3x of diff -r.
+# owners and xattrs too; `diff -r` compares contents only. Goal: within 3x of diff -r
+# (measured 3.05x, 476 ms vs 156 ms: both sides are hashed one file at a time).
 #
 # Needs hyperfine. Usage: tests/benches/diff.sh
 set -euo pipefail
@@ -16,7 +17,7 @@ work=$(mktemp -d)
 trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
 cp -rL /usr/share/doc "$work/a" 2>/dev/null || true
 cp -a "$work/a" "$work/b"
-f=$(find "$work/b" -type f -name 'copyright' | head -1)
+f=$(find "$work/b" -type f -name copyright -print -quit)
 echo "changed" >>"$f"
 chmod 0600 "$(find "$work/b" -type f | sed -n 10p)"
 echo "files: $(find "$work/a" -type f | wc -l), bytes: $(du -sb "$work/a" | cut -f1)"
