@@ -114,7 +114,7 @@ fn details(path: &TreePath, kind: &Kind) -> Result<String, ManifestError> {
 
 /// Bytes outside printable ASCII, space, `\` and `=` become `\xHH`, so a line always
 /// splits on spaces and keys split on the first `=`.
-fn escape(b: &[u8]) -> String {
+pub(crate) fn escape(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len());
     for &c in b {
         if c.is_ascii_graphic() && c != b'\\' && c != b'=' {

@@ -129,7 +129,25 @@ fn the_fixture_release_becomes_a_clean_reproducible_image_with_users_services_an
     assert_eq!(debugfs(&raw, "cat /BUILD").lines().nth(1), Some("2023-11-14T22:13:20"));
     assert!(!manifest.contains("README"), "only the pinned subpaths of agnos-builder enter the image");
 
-    // Another store at another path: the same bytes.
+    // Provenance beside the output link: the image by sha256, the pinned inputs.
+    let provenance = dir.path().join("store-a/alpine.provenance.json");
+    let statement: serde_json::Value = serde_json::from_slice(&std::fs::read(&provenance).unwrap()).unwrap();
+    let image_sha = stdout(&run_ok(forge(dir.path()).args(["hash", "file", "--hex"]).arg(out.join("system.img"))));
+    assert!(
+        statement["subject"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "system.img" && s["digest"]["sha256"] == image_sha.as_str()),
+        "{statement}"
+    );
+    assert!(statement.to_string().contains("alpine-minirootfs-fixture.tar.gz"), "{statement}");
+
+    // Another store at another path: the same bytes, and the same provenance.
     let again = build(&release, &mirror, &dir.path().join("elsewhere/store-b"));
     assert_eq!(std::fs::read(out.join("system.img")).unwrap(), std::fs::read(again.join("system.img")).unwrap());
+    assert_eq!(
+        std::fs::read(&provenance).unwrap(),
+        std::fs::read(dir.path().join("elsewhere/store-b/alpine.provenance.json")).unwrap()
+    );
 }

@@ -74,6 +74,9 @@ pub enum Command {
     /// Check ELF files against a root filesystem: interpreter, libraries, versioned symbols
     #[command(subcommand)]
     Abi(cmd::abi::AbiCmd),
+    /// Compare two trees (store paths, directories, tarballs, ext4 images, manifests)
+    #[command(long_about = cmd::diff::LONG_ABOUT)]
+    Diff(cmd::diff::DiffArgs),
 }
 
 const BUILD_HELP: &str = "\
@@ -151,5 +154,6 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Apk(c) => c.run(),
         Command::Openrc(c) => c.run(),
         Command::Abi(c) => c.run(),
+        Command::Diff(a) => a.run(),
     }
 }

@@ -3,6 +3,7 @@
 pub mod abi;
 pub mod apk;
 pub mod build;
+pub mod diff;
 pub mod fetch;
 pub mod fetch_git;
 pub mod hash;
@@ -97,6 +98,10 @@ fn code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
             G::Git { .. } | G::Io { .. } => exit::FAILED,
             _ => exit::BAD_INPUT,
         });
+    }
+    if cause.downcast_ref::<forge_engine::diff::DiffError>().is_some() {
+        // Every diff error is about an input that could not be read as a tree.
+        return Some(exit::BAD_INPUT);
     }
     if cause.downcast_ref::<forge_engine::openrc::Error>().is_some() {
         return Some(exit::BAD_INPUT);
