@@ -183,6 +183,17 @@ fn offline_build_of_gnu_hello_from_upstream_source_runs_the_compiled_program() {
             .args(["--", &format!("{inside}/usr/bin/hello")]),
     );
     assert_eq!(stdout(&run), "Hello, world!");
+    // A second real upstream C project with the same toolchain: musl, the C library of Alpine.
+    let out = run_ok(
+        forge(store.path())
+            .args(["build", "musl", "--offline", "--mirror"])
+            .arg(&mirror)
+            .arg("--out")
+            .arg(store.path().join("musl")),
+    );
+    let musl = std::path::PathBuf::from(stdout(&out));
+    assert!(musl.join("usr/lib/libc.so").is_file() && musl.join("usr/include/stdio.h").is_file());
+    assert_eq!(std::fs::read_link(musl.join("lib/ld-musl-x86_64.so.1")).unwrap(), Path::new("/usr/lib/libc.so"));
     // A real autotools build rebuilds bit for bit.
     run_ok(forge(store.path()).args(["build", "hello", "--check", "--offline", "--mirror"]).arg(&mirror));
     // Its NAR hash is what nix-hash says.
