@@ -134,7 +134,11 @@ fn sanitize(s: &str) -> String {
 
 /// `1970-01-01T00:00:00Z` for an epoch, by the civil-from-days algorithm (proleptic
 /// Gregorian calendar), so no date library is needed.
-fn rfc3339(epoch: i64) -> String {
+///
+/// ```
+/// assert_eq!(forge_engine::sbom::rfc3339(951_782_400 + 3661), "2000-02-29T01:01:01Z");
+/// ```
+pub fn rfc3339(epoch: i64) -> String {
     let (days, secs) = (epoch.div_euclid(86_400), epoch.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
