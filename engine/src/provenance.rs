@@ -186,7 +186,8 @@ fn invocation_id(subject: &[Value], build_definition: &Value) -> String {
     format!("urn:forge:invocation:{}", forge_store::hash::hex(&h.finalize()))
 }
 
-fn sha256_file(path: &Path) -> io::Result<String> {
+/// Lower-case hex sha256 of a file's bytes, read in a stream.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

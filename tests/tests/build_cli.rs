@@ -260,3 +260,54 @@ fn check_names_the_steps_and_files_that_do_not_rebuild_the_same_and_passes_the_r
     run_ok(example(store.path()).args(["build", "two-sleeps", "--out"]).arg(store.path().join("t")));
     run_ok(example(store.path()).args(["build", "two-sleeps", "--check", "--rounds", "2"]));
 }
+
+#[test]
+fn verify_rebuilds_in_a_fresh_store_and_names_a_tampered_artifact_or_input() {
+    let Some(mirror) = test_mirror() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    run_ok(
+        example(&store)
+            .args(["build", "two-sleeps", "--offline", "--mirror"])
+            .arg(&mirror)
+            .arg("--out")
+            .arg(dir.path().join("o")),
+    );
+    let record = dir.path().join("o.provenance.json");
+    // --store here only places each fresh store inside the test's temp dir.
+    let out = run_ok(
+        example(&dir.path().join("fresh-1")).args(["verify"]).arg(&record).args(["--offline", "--mirror"]).arg(&mirror),
+    );
+    assert!(stdout(&out).starts_with("verified: 2 subject(s)"), "{}", stdout(&out));
+
+    // An artifact that is not what was built: the record's digest no longer matches.
+    let text = std::fs::read_to_string(&record).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let digest = v["subject"][0]["digest"]["sha256"].as_str().unwrap().to_owned();
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, text.replace(&digest, &"0".repeat(64))).unwrap();
+    let out =
+        example(&store).args(["verify"]).arg(&tampered).args(["--offline", "--mirror"]).arg(&mirror).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("DIFFERS subject a"), "{}", stdout(&out));
+
+    // An input in the mirror that is not the pinned one: named, nothing trusted.
+    let bad_mirror = dir.path().join("bad-mirror");
+    std::fs::create_dir(&bad_mirror).unwrap();
+    for entry in std::fs::read_dir(&mirror).unwrap() {
+        let name = entry.unwrap().file_name();
+        if name.to_string_lossy().starts_with("busybox-static") {
+            std::fs::write(bad_mirror.join(&name), b"not busybox").unwrap();
+        }
+    }
+    let out = example(&dir.path().join("fresh-3"))
+        .args(["verify"])
+        .arg(&record)
+        .args(["--offline", "--mirror"])
+        .arg(&bad_mirror)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("busybox-static"), "{all}");
+}

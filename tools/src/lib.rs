@@ -45,6 +45,9 @@ pub enum Command {
     Log(cmd::build::LogArgs),
     /// Copy every fixed-output input of a recipe into DIR, a mirror for offline builds
     Vendor(cmd::build::VendorArgs),
+    /// Rebuild what a provenance record names in a fresh store; exit 0 only if bit-for-bit equal
+    #[command(long_about = cmd::verify::LONG_ABOUT)]
+    Verify(cmd::verify::VerifyArgs),
     /// List the recipes this forge knows
     List,
     /// Hash files and trees the way Nix does
@@ -143,6 +146,7 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Why(a) => cmd::build::why(&store()?, registry, a),
         Command::Log(a) => cmd::build::log(&store()?, registry, a),
         Command::Vendor(a) => cmd::build::vendor(&store()?, registry, a),
+        Command::Verify(a) => cmd::verify::verify(cli.store.clone(), registry, a),
         Command::List => cmd::build::list(registry),
         Command::Hash(c) => c.run(),
         Command::Store(c) => c.run(cli.store),

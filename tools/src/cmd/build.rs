@@ -136,7 +136,7 @@ pub struct LogArgs {
 }
 
 /// Declares `names` on a fresh graph and returns it with their nodes.
-fn declare(registry: &Registry, names: &[String], arch: &ArchArg) -> anyhow::Result<(Forge, Vec<NodeId>)> {
+pub(crate) fn declare(registry: &Registry, names: &[String], arch: &ArchArg) -> anyhow::Result<(Forge, Vec<NodeId>)> {
     let mut f = arch.forge();
     let mut targets = Vec::new();
     for name in names {
@@ -224,7 +224,7 @@ fn write_provenance(forge: &Forge, id: NodeId, recipe: &str, link: &Path, out: &
 }
 
 /// Every regular file under `dir` (or `dir` itself when it is a file), by relative name.
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> anyhow::Result<()> {
+pub(crate) fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> anyhow::Result<()> {
     let md = std::fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     if md.is_file() {
         let name = dir

@@ -12,6 +12,7 @@ pub mod openrc;
 pub mod sandbox;
 pub mod store;
 pub mod unpack;
+pub mod verify;
 
 use crate::exit;
 
