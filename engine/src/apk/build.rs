@@ -174,19 +174,7 @@ fn control_tar(info: &PkgInfo, scripts: &[Script], mtime: u64) -> Result<Vec<u8>
         .chain(scripts.iter().map(|s| (format!(".{}", s.kind.name()), s.content.as_slice(), 0o755)))
         .collect();
     for (path, content, mode) in &named {
-        w.append(&NewEntry {
-            path,
-            kind: Kind::File,
-            mode: *mode,
-            uid: 0,
-            gid: 0,
-            uname: "root",
-            gname: "root",
-            mtime,
-            link_target: None,
-            content,
-            pax: vec![],
-        })?;
+        w.append(&NewEntry::root_file(path, content, *mode, mtime))?;
     }
     // Cut before end-of-archive so the data stream's tar continues the archive.
     Ok(w.finish(false))

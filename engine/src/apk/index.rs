@@ -13,7 +13,7 @@ use super::dep::{self, Dep};
 use super::keys::{self, Keys, SigAlgo, Signer};
 use super::package::Apk;
 use super::sign::SigningKey;
-use super::tarball::{self, Kind, NewEntry, Writer};
+use super::tarball::{self, NewEntry, Writer};
 use super::{streams, Error, Result};
 
 /// One package record.
@@ -255,19 +255,7 @@ pub fn write(
     let text = write_text(packages);
     let mut w = Writer::new();
     for (path, content) in [("DESCRIPTION", description.as_bytes()), ("APKINDEX", text.as_bytes())] {
-        w.append(&NewEntry {
-            path,
-            kind: Kind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            uname: "root",
-            gname: "root",
-            mtime,
-            link_target: None,
-            content,
-            pax: vec![],
-        })?;
+        w.append(&NewEntry::root_file(path, content, 0o644, mtime))?;
     }
     let body = streams::gzip(&w.finish(true));
     let mut out = key.signature_stream(algo, &body, mtime)?;

@@ -146,6 +146,26 @@ pub struct NewEntry<'a> {
     pub pax: Vec<(String, Vec<u8>)>,
 }
 
+impl<'a> NewEntry<'a> {
+    /// A regular file owned by root (uid/gid 0, names `root`), without PAX records:
+    /// what control streams and index archives hold.
+    pub fn root_file(path: &'a str, content: &'a [u8], mode: u32, mtime: u64) -> NewEntry<'a> {
+        NewEntry {
+            path,
+            kind: Kind::File,
+            mode,
+            uid: 0,
+            gid: 0,
+            uname: "root",
+            gname: "root",
+            mtime,
+            link_target: None,
+            content,
+            pax: vec![],
+        }
+    }
+}
+
 /// A deterministic tar writer into memory.
 #[derive(Default)]
 pub struct Writer {
@@ -271,19 +291,7 @@ mod tests {
     use super::*;
 
     fn file<'a>(path: &'a str, content: &'a [u8]) -> NewEntry<'a> {
-        NewEntry {
-            path,
-            kind: Kind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            uname: "root",
-            gname: "root",
-            mtime: 1,
-            link_target: None,
-            content,
-            pax: vec![],
-        }
+        NewEntry::root_file(path, content, 0o644, 1)
     }
 
     #[test]
