@@ -2,115 +2,179 @@
 //! signals, umask 022, the working directory, no capabilities, Landlock (which also
 //! sets no_new_privs), no set-id chmod (seccomp), every inherited fd close-on-exec, a
 //! cleared environment.
+//!
+//! Init spawns the builder as posix_spawn does: everything that allocates (argv,
+//! environment, the Landlock ruleset, the seccomp program, the PATH candidates) is
+//! made in init beforehand, then a vfork-like clone shares init's memory and the
+//! child only makes system calls on those buffers until it execs. No page tables are
+//! copied and no copy-on-write fault is taken, which a fork would cost on every run.
 
-use std::convert::Infallible;
 use std::ffi::CString;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 
-use landlock::{
-    path_beneath_rules, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, ABI,
-};
+use landlock::{path_beneath_rules, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, ABI};
 use nix::errno::Errno;
-use nix::sys::signal::{signal, SigHandler, SigSet, Signal};
-use nix::sys::stat::{umask, Mode};
+use nix::unistd::Pid;
 
-use super::wire::{Failure, Report, Request, Step};
+use super::spawn::{early_failure, EARLY_CWD, EARLY_EXEC};
+use super::wire::{Failure, Request, Step};
 use super::{seccomp, sys};
 
-/// Sets up and execs the builder; on failure reports why and exits 127.
-pub(crate) fn exec_builder(req: &Request) -> ! {
-    let Err(failure) = confine_and_exec(req);
-    Report::Failed(failure).send();
-    // SAFETY: leaving the forked child without running the parent's atexit handlers.
-    unsafe { libc::_exit(127) }
+/// Everything the child needs between clone and exec, made by init.
+struct Prepared {
+    cwd: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    /// The paths execve tries in order (argv[0] itself, or it under each PATH dir).
+    candidates: Vec<CString>,
+    /// A Landlock ruleset with its rules, enforced by the child on itself.
+    ruleset: OwnedFd,
+    filter: Vec<libc::sock_filter>,
 }
 
-fn confine_and_exec(req: &Request) -> Result<Infallible, Failure> {
+/// Stack for the child between clone and exec: a few shallow calls.
+const CHILD_STACK: usize = 64 << 10;
+
+/// Starts the builder: prepared here, confined and exec'd in a vfork-like child.
+/// A failure after the clone is reported by the child on the status fd.
+pub(crate) fn spawn_builder(req: &Request) -> Result<Pid, Failure> {
+    let prepared = prepare(req)?;
+    let ptrs = |v: &[CString]| v.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect::<Vec<_>>();
+    let (argv, env) = (ptrs(&prepared.argv), ptrs(&prepared.env));
+    let plan = Plan { prepared: &prepared, argv: &argv, env: &env };
+    extern "C" fn trampoline(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: arg is the &Plan below, alive while init waits (CLONE_VFORK).
+        unsafe { confine_and_exec(&*(arg as *const Plan)) }
+    }
+    let mut stack = vec![0u8; CHILD_STACK];
+    // SAFETY: the top of our own buffer, rounded down to the 16 bytes the ABI wants.
+    let top = unsafe { stack.as_mut_ptr().add(CHILD_STACK) };
+    let top = (top as usize & !15) as *mut libc::c_void;
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    // SAFETY: the child runs `trampoline` on `stack`, reads only `plan`, and ends in
+    // execve or _exit; CLONE_VFORK keeps both alive until then. Init blocks its
+    // watched signals, so no handler runs in the child before it resets them.
+    let pid = unsafe { libc::clone(trampoline, top, flags, &plan as *const Plan as *mut libc::c_void) };
+    if pid < 0 {
+        return Err(Failure::new(Step::Fork, Errno::last()));
+    }
+    drop(stack);
+    Ok(Pid::from_raw(pid))
+}
+
+/// Borrowed views of [`Prepared`] with the NULL-terminated pointer arrays.
+struct Plan<'a> {
+    prepared: &'a Prepared,
+    argv: &'a [*const libc::c_char],
+    env: &'a [*const libc::c_char],
+}
+
+fn prepare(req: &Request) -> Result<Prepared, Failure> {
     let spec = &req.spec;
-    default_signals();
-    umask(Mode::from_bits_truncate(0o022));
-    let cwd = spec.working_dir();
-    nix::unistd::chdir(cwd).map_err(Failure::at(Step::Cwd, cwd))?;
-    sys::drop_capabilities().map_err(|e| Failure::new(Step::Capabilities, e))?;
-    restrict_writes(&writable_paths(req))?;
-    seccomp::forbid_set_id_chmod().map_err(|e| Failure::new(Step::Seccomp, e))?;
-    let env: Vec<CString> =
-        spec.environment(req.cores).iter().map(|(k, v)| c_string(format!("{k}={v}"))).collect::<Result<_, _>>()?;
+    let environment = spec.environment(req.cores);
+    let env = environment.iter().map(|(k, v)| c_string(format!("{k}={v}"))).collect::<Result<_, _>>()?;
     let argv: Vec<CString> = spec.argv.iter().cloned().map(c_string).collect::<Result<_, _>>()?;
-    let path = spec.environment(req.cores).remove("PATH").unwrap_or_default();
-    sys::cloexec_from_3().map_err(|e| Failure::new(Step::Exec, e))?;
-    Err(exec_in_path(&argv, &env, &path))
+    let path = environment.get("PATH").map(String::as_str).unwrap_or_default();
+    let candidates = candidates(&spec.argv[0], path)?;
+    let cwd = c_string(spec.working_dir().to_string_lossy().into_owned())?;
+    Ok(Prepared { cwd, argv, env, candidates, ruleset: write_ruleset(req)?, filter: seccomp::program() })
 }
 
 fn c_string(s: String) -> Result<CString, Failure> {
     CString::new(s).map_err(|_| Failure::new(Step::Exec, Errno::EINVAL))
 }
 
-/// Every signal back to its default and none blocked: forge ignores SIGPIPE and
-/// init blocks the ones it waits for, and the builder must see neither.
-fn default_signals() {
-    for sig in Signal::iterator() {
-        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
-            // SAFETY: installing SIG_DFL is always sound.
-            let _ = unsafe { signal(sig, SigHandler::SigDfl) };
-        }
+/// What execve tries: the program itself when it has a `/`, else the program under
+/// each directory of the sandbox's PATH (as execvp, but with the sandbox's PATH).
+fn candidates(program: &str, path: &str) -> Result<Vec<CString>, Failure> {
+    if program.contains('/') {
+        return Ok(vec![c_string(program.to_owned())?]);
     }
-    let _ = SigSet::empty().thread_set_mask();
+    path.split(':').filter(|d| !d.is_empty()).map(|dir| c_string(format!("{dir}/{program}"))).collect()
 }
 
-/// The only places the builder may write: /tmp, the build dir, the outputs, /dev
-/// (its nodes and /dev/shm).
-fn writable_paths(req: &Request) -> Vec<PathBuf> {
+/// Landlock: every write access is handled (denied) except beneath /tmp, /dev (its
+/// nodes and /dev/shm), the build dir and the outputs. Reads are not handled: the
+/// mount namespace already decides what exists. Fails closed when the kernel cannot
+/// enforce it.
+fn write_ruleset(req: &Request) -> Result<OwnedFd, Failure> {
     let spec = &req.spec;
-    let mut paths = vec![PathBuf::from("/tmp"), PathBuf::from("/dev"), spec.build_dir.clone()];
-    paths.extend(spec.rw_binds.iter().map(|b| b.inside.clone()));
-    paths
-}
-
-/// Landlock: every write access is handled (denied) except beneath `paths`. Reads
-/// are not handled: the mount namespace already decides what exists.
-fn restrict_writes(paths: &[PathBuf]) -> Result<(), Failure> {
+    let mut paths = vec![Path::new("/tmp"), Path::new("/dev"), spec.build_dir.as_path()];
+    paths.extend(spec.rw_binds.iter().map(|b| b.inside.as_path()));
     let abi = ABI::V6;
     let fail = |e: landlock::RulesetError| Failure::new(Step::Landlock, Errno::EOPNOTSUPP).detail(e.to_string());
-    let status = Ruleset::default()
+    let created = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(AccessFs::from_write(abi))
         .map_err(fail)?
         .create()
         .map_err(fail)?
         .add_rules(path_beneath_rules(paths, AccessFs::from_write(abi)))
-        .map_err(fail)?
-        .restrict_self()
         .map_err(fail)?;
-    if status.ruleset == RulesetStatus::NotEnforced || !status.no_new_privs {
-        return Err(Failure::new(Step::Landlock, Errno::EOPNOTSUPP).detail(format!("{:?}", status.ruleset)));
-    }
-    Ok(())
+    Option::<OwnedFd>::from(created)
+        .ok_or_else(|| Failure::new(Step::Landlock, Errno::EOPNOTSUPP).detail("Landlock is not supported"))
 }
 
-/// execve, searching `path` when the program has no `/` (as execvp would, but with
-/// the sandbox's PATH, not forge's).
-fn exec_in_path(argv: &[CString], env: &[CString], path: &str) -> Failure {
-    let program = &argv[0];
-    let fail = |e: Errno| Failure::at(Step::Exec, Path::new(&*program.to_string_lossy()))(e);
-    if program.as_bytes().contains(&b'/') {
-        return fail(execve(program, argv, env));
+/// The child between clone and exec. Only async-signal-safe system calls on what
+/// init prepared; a failure is written as an early-failure record and ends the child.
+unsafe fn confine_and_exec(plan: &Plan) -> ! {
+    let p = plan.prepared;
+    default_signals();
+    libc::umask(0o022);
+    if libc::chdir(p.cwd.as_ptr()) < 0 {
+        early_failure(super::wire::STATUS_FD, EARLY_CWD);
     }
-    let mut last = Errno::ENOENT;
-    for dir in path.split(':').filter(|d| !d.is_empty()) {
-        let Ok(candidate) = CString::new(format!("{dir}/{}", program.to_string_lossy())) else { continue };
-        match execve(&candidate, argv, env) {
-            Errno::ENOENT | Errno::ENOTDIR => {}
+    let step = confine(p);
+    if step != 0 {
+        early_failure(super::wire::STATUS_FD, step);
+    }
+    let mut last = libc::ENOENT;
+    for program in &p.candidates {
+        libc::execve(program.as_ptr(), plan.argv.as_ptr(), plan.env.as_ptr());
+        match *libc::__errno_location() {
+            libc::ENOENT | libc::ENOTDIR => {}
             e => last = e,
         }
     }
-    fail(last)
+    *libc::__errno_location() = last;
+    early_failure(super::wire::STATUS_FD, EARLY_EXEC)
 }
 
-/// execve, which only ever returns its error.
-fn execve(program: &CString, argv: &[CString], env: &[CString]) -> Errno {
-    match nix::unistd::execve(program, argv, env) {
-        Err(e) => e,
-        Ok(never) => match never {},
+/// Capabilities, no_new_privs, Landlock, seccomp, fds: 0 when done, else the
+/// early-failure step code (errno is left set).
+unsafe fn confine(p: &Prepared) -> u8 {
+    use super::spawn::{EARLY_CAPABILITIES, EARLY_LANDLOCK, EARLY_SECCOMP};
+    if sys::drop_capabilities().is_err() {
+        return EARLY_CAPABILITIES;
     }
+    if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0
+        || libc::syscall(libc::SYS_landlock_restrict_self, p.ruleset.as_raw_fd(), 0u32) < 0
+    {
+        return EARLY_LANDLOCK;
+    }
+    let fprog = libc::sock_fprog { len: p.filter.len() as u16, filter: p.filter.as_ptr().cast_mut() };
+    if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog as *const libc::sock_fprog, 0, 0) < 0 {
+        return EARLY_SECCOMP;
+    }
+    if sys::cloexec_from_3().is_err() {
+        return EARLY_EXEC;
+    }
+    0
+}
+
+/// Every signal back to its default and none blocked: forge ignores SIGPIPE and
+/// init blocks the ones it waits for, and the builder must see neither. The child
+/// has its own copy of the handler table (no CLONE_SIGHAND), so init keeps its own.
+unsafe fn default_signals() {
+    let mut action: libc::sigaction = std::mem::zeroed();
+    action.sa_sigaction = libc::SIG_DFL;
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+    }
+    let mut none: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut none);
+    libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
 }

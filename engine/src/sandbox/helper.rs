@@ -16,7 +16,7 @@ pub const HELPER_ARG: &str = "__forge-sandbox-helper";
 /// The init process's whole life; returns its exit code.
 pub(crate) fn main() -> i32 {
     match read_request() {
-        Ok(req) => init::main(req),
+        Ok(req) => init::main(&req),
         Err(failure) => {
             Report::Failed(failure).send();
             125

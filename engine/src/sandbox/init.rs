@@ -1,12 +1,12 @@
-//! The sandbox's init: pid 1 of the new namespaces, a re-exec of forge started by
-//! [`super::spawn`] with forge's parent-death signal armed. It builds the filesystem,
-//! sets the hostname and loopback, forks the builder, then only reaps children and
+//! The sandbox's init: pid 1 of the new namespaces, started by [`super::spawn`]
+//! (a fork of forge, or a re-exec of it) with forge's parent-death signal armed. It builds the filesystem,
+//! sets the hostname and loopback, spawns the builder, then only reaps children and
 //! forwards signals. When the builder exits, init kills and reaps whatever it left
 //! running, reports the builder's status and exits.
 
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, sethostname, ForkResult, Pid};
+use nix::unistd::{sethostname, Pid};
 
 use super::wire::{Failure, Report, Request, Step};
 use super::{confine, mounts, sys};
@@ -20,8 +20,8 @@ fn watched_signals() -> SigSet {
     set
 }
 
-pub(crate) fn main(req: Request) -> i32 {
-    let report = run(&req).unwrap_or_else(Report::Failed);
+pub(crate) fn main(req: &Request) -> i32 {
+    let report = run(req).unwrap_or_else(Report::Failed);
     report.send();
     // Close the pipes now: at exit the kernel would release them only after tearing
     // down the mounts (RCU grace periods), and forge would wait for that EOF.
@@ -36,14 +36,11 @@ fn run(req: &Request) -> Result<Report, Failure> {
     mounts::enter_new_root(req)?;
     sethostname(&req.spec.hostname).map_err(|e| Failure::new(Step::Hostname, e))?;
     sys::loopback_up().map_err(|e| Failure::new(Step::Loopback, e))?;
-    // SAFETY: init is single-threaded; the child only sets itself up and execs.
-    let builder = match unsafe { fork() }.map_err(|e| Failure::new(Step::Fork, e))? {
-        ForkResult::Child => confine::exec_builder(req),
-        ForkResult::Parent { child } => child,
-    };
     // Init keeps no power once the builder runs: nothing can borrow it via ptrace.
+    // Set before the builder starts, which shares init's memory until it execs.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let builder = confine::spawn_builder(req)?;
     sys::clear_capability_sets().map_err(|e| Failure::new(Step::Capabilities, e))?;
     Ok(reap_until_exit(builder))
 }

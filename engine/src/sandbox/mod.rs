@@ -1,16 +1,16 @@
 //! The sandbox every build step runs in: rootless, hermetic, cheap.
 //!
 //! [`run`] clones a child straight into new user, mount, pid, net, uts, ipc and
-//! cgroup namespaces; between clone and exec it only maps uid/gid 0 to the caller
-//! and moves fds (async-signal-safe, so a multi-threaded caller is fine), then it
-//! re-executes forge (`/proc/self/exe __forge-sandbox-helper`) as init (pid 1),
-//! which reads the request and builds the filesystem
-//! (read-only overlay root, fresh /proc, minimal /dev, tmpfs /tmp and build dir,
-//! binds), pivots into it, and forks the builder. The builder drops every
-//! capability, enables Landlock and no_new_privs, refuses set-id chmods (seccomp),
-//! marks inherited fds close-on-exec
-//! and execs with a cleared environment. The order of operations, what is visible
-//! and the environment contract are in docs/architecture.md.
+//! cgroup namespaces; it maps uid/gid 0 to the caller and moves fds, then becomes
+//! init (pid 1): directly when the caller is single-threaded, else by re-executing
+//! forge (`/proc/self/exe __forge-sandbox-helper`, async-signal-safe up to the exec,
+//! so a multi-threaded caller is fine). Init builds the filesystem (read-only
+//! overlay root, fresh /proc, minimal /dev, tmpfs /tmp and build dir, binds), pivots
+//! into it, and spawns the builder vfork-style. The builder drops every capability,
+//! enables Landlock and no_new_privs, refuses set-id chmods (seccomp), marks
+//! inherited fds close-on-exec and execs with a cleared environment. The order of
+//! operations, what is visible and the environment contract are in
+//! docs/architecture.md.
 //!
 //! A binary that calls [`run`] must call [`enter_helper_if_requested`] first thing in
 //! `main`.

@@ -3,8 +3,6 @@
 //! inside, forge strips them after the run, and this stops them ever appearing on the
 //! host while the build runs. Everything else is allowed.
 
-use nix::errno::Errno;
-
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
@@ -75,19 +73,6 @@ pub(crate) fn program() -> Vec<libc::sock_filter> {
     let mut prog: Vec<libc::sock_filter> = arches.iter().flat_map(|&a| section(a)).collect();
     prog.push(stmt(RET, ALLOW));
     prog
-}
-
-/// Installs the filter on this thread (needs no_new_privs, which Landlock set).
-pub(crate) fn forbid_set_id_chmod() -> Result<(), Errno> {
-    let prog = program();
-    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
-    // SAFETY: fprog points at a live program for the duration of the call.
-    let r = unsafe { libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog as *const _, 0, 0) };
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

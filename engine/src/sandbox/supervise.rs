@@ -17,7 +17,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 
 use super::spec::SandboxSpec;
-use super::wire::{Report, Request};
+use super::wire::{Report, Request, Step};
 use super::{binfmt, spawn, SandboxError};
 
 /// How often a run looks at its cancel flag.
@@ -148,6 +148,7 @@ pub fn run(spec: &SandboxSpec, sink: &mut dyn OutputSink) -> Result<Outcome, San
 /// parent-death signal is tied to it). Safe to call from many threads at once.
 pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) -> Result<Outcome, SandboxError> {
     spec.validate()?;
+    reap_finished();
     let emulator = binfmt::emulator_for(spec.arch)?;
     let cores = match spec.cores {
         0 => usable_cpus(),
@@ -188,16 +189,26 @@ fn reported_exit(pumped: &Result<(Vec<u8>, Stopped), SandboxError>) -> bool {
     matches!(pumped, Ok((report, None)) if matches!(Report::parse(report), Some(Report::Exited(_) | Report::Signaled(_))))
 }
 
-/// Reaps `pid` now if it is done, else on a short-lived thread.
+/// Reaps `pid` now if it is done, else leaves it for the next run (or the end of
+/// this process) to reap: a thread per run would cost more than the run's teardown.
 fn reap_later(pid: nix::unistd::Pid) {
+    if !exited(pid) {
+        UNREAPED.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+    }
+}
+
+/// Inits that reported but had not exited yet when their run ended.
+static UNREAPED: std::sync::Mutex<Vec<nix::unistd::Pid>> = std::sync::Mutex::new(Vec::new());
+
+/// Reaps every init left by [`reap_later`] that has exited since.
+fn reap_finished() {
+    UNREAPED.lock().unwrap_or_else(|e| e.into_inner()).retain(|&pid| !exited(pid));
+}
+
+/// Reaps `pid` if it has exited (or is not our child any more).
+fn exited(pid: nix::unistd::Pid) -> bool {
     use nix::sys::wait::{WaitPidFlag, WaitStatus};
-    if !matches!(waitpid(pid, Some(WaitPidFlag::WNOHANG)), Ok(WaitStatus::StillAlive)) {
-        return;
-    }
-    let spawned = std::thread::Builder::new().name("forge-reap".into()).spawn(move || waitpid(pid, None));
-    if spawned.is_err() {
-        let _ = waitpid(pid, None);
-    }
+    !matches!(waitpid(pid, Some(WaitPidFlag::WNOHANG)), Ok(WaitStatus::StillAlive))
 }
 
 /// CPUs this process may run on (its affinity mask): cheaper than
@@ -239,17 +250,24 @@ fn pump(
             _ => CANCEL_TICK,
         };
         let ready = {
+            // Only pipes still open: one at EOF would make poll return at once, and
+            // the loop would spin (starving init of the CPU it needs to finish).
             let fds = [out.as_fd(), err.as_fd(), status.as_fd()];
-            let mut polls: Vec<PollFd> = fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+            let watched: Vec<usize> = (0..3).filter(|&i| open[i]).collect();
+            let mut polls: Vec<PollFd> = watched.iter().map(|&i| PollFd::new(fds[i], PollFlags::POLLIN)).collect();
             let timeout = PollTimeout::try_from(wait.as_millis().max(1) as i32).unwrap_or(PollTimeout::MAX);
             match poll(&mut polls, timeout) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(SandboxError::Protocol { detail: format!("poll: {e}") }),
             }
-            polls.iter().map(|p| p.revents().is_some_and(|r| !r.is_empty())).collect::<Vec<_>>()
+            let mut ready = [false; 3];
+            for (p, &i) in polls.iter().zip(&watched) {
+                ready[i] = p.revents().is_some_and(|r| !r.is_empty());
+            }
+            ready
         };
         for (i, is_ready) in ready.into_iter().enumerate() {
-            if !is_ready || !open[i] {
+            if !is_ready {
                 continue;
             }
             let n = match i {
@@ -289,7 +307,10 @@ fn pump(
 
 /// The builder's status from its report, or why there is none.
 fn settle(report: Vec<u8>, stopped: Stopped, spec: &SandboxSpec) -> Result<Status, SandboxError> {
-    if let Some(f) = spawn::early_failure_of(&report) {
+    if let Some(mut f) = spawn::early_failure_of(&report) {
+        if f.step == Step::Cwd {
+            f.path = Some(spec.working_dir().to_owned());
+        }
         return Err(SandboxError::from_failure(f, &spec.argv[0]));
     }
     match (Report::parse(&report), stopped) {
