@@ -218,7 +218,9 @@ fn apply(ctx: &Ctx<'_>, tree: &mut FsTree, op: &Op, report: &mut String) -> Resu
             install_service(tree, &unit, report)?
         }
         Op::LfsObjects { src, pins, table } => lfs_objects(ctx, tree, src, pins, table)?,
-        Op::CopyFile { src, from, to, mode } => layout::copy_file(tree, &(ctx.physical)(src).join(rel(from)), to, *mode)?,
+        Op::CopyFile { src, from, to, mode } => {
+            layout::copy_file(tree, &(ctx.physical)(src).join(rel(from)), to, *mode)?
+        }
         Op::CopyMatching { src, dir, suffix, to, skip, mode } => {
             layout::copy_matching(tree, &(ctx.physical)(src).join(rel(dir)), suffix, skip, to, *mode)?
         }

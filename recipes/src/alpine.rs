@@ -4,7 +4,9 @@
 //! Alpine's published checksums) and comma's own files from agnos-builder at a
 //! fixed revision (a git fixed-output, NAR-hashed). The `rootfs` builtin stacks
 //! them, converts comma's systemd units to OpenRC services, adds the `magic`
-//! service and the system's users, hostname and metadata files; the `image`
+//! service, replaces Git LFS pointers by their pinned objects, adds the system's
+//! users, hostname and metadata files and the device layout (fstab, udev rules,
+//! configuration files, read-only root); the `image`
 //! builtin writes ext4 (4500M) and the Android sparse image with its manifest.
 //!
 //! What is not in the image yet (see docs/alpine.md): the Alpine package world
@@ -356,9 +358,7 @@ mod tests {
         assert!(all.contains("4500M"));
         // One fixed-output fetch per installed LFS object, by its oid; the rest pinned only.
         let setup = "1575da9a3e6d7e73040a1230475b1930ebbc18b7042cb437628f653a12edf3c8";
-        assert!(
-            all.contains(&format!("agnos-builder/2320521a0fec4180f35c3b7c22d6ebc4c152223a/userspace/usr/comma/setup"))
-        );
+        assert!(all.contains("agnos-builder/2320521a0fec4180f35c3b7c22d6ebc4c152223a/userspace/usr/comma/setup"));
         assert!(all.contains(setup));
         assert!(all.contains("\"path\":\"userspace/files/weston\""), "weston is pinned");
         assert!(!all.contains("agnos-lfs-weston"), "weston is not fetched");

@@ -30,9 +30,10 @@ fn mkdir_parent(tree: &mut FsTree, path: &str) -> Result<()> {
 /// Copies the regular file `host` to `to`, with `mode` or the file's own bits.
 pub(super) fn copy_file(tree: &mut FsTree, host: &Path, to: &str, mode: Option<u32>) -> Result<()> {
     let meta = std::fs::symlink_metadata(host).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            fail(format!("{} does not exist in the pinned input; the recipe names a file it no longer has", host.display()))
-        }
+        std::io::ErrorKind::NotFound => fail(format!(
+            "{} does not exist in the pinned input; the recipe names a file it no longer has",
+            host.display()
+        )),
         _ => Error::Io { path: host.to_owned(), source: e },
     })?;
     if !meta.is_file() {

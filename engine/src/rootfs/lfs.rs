@@ -75,10 +75,8 @@ pub struct Pin {
 /// live, for messages), writes the installed objects into `tree`, and refuses a
 /// tree that still holds a pointer. See the module documentation.
 pub fn resolve(tree: &mut FsTree, checkout: &Path, pins: &[Pin], table: &str) -> Result<(), LfsError> {
-    let pointers: BTreeMap<String, LfsPointer> = find_lfs_pointers(checkout)?
-        .into_iter()
-        .map(|(path, p)| (path.to_string_lossy().into_owned(), p))
-        .collect();
+    let pointers: BTreeMap<String, LfsPointer> =
+        find_lfs_pointers(checkout)?.into_iter().map(|(path, p)| (path.to_string_lossy().into_owned(), p)).collect();
     check_pins(&pointers, pins, table)?;
     for pin in pins {
         if let Some((to, object)) = &pin.install {
