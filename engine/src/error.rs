@@ -67,6 +67,9 @@ pub enum Error {
     Openrc(#[from] crate::openrc::Error),
 
     #[error(transparent)]
+    Lfs(#[from] crate::rootfs::lfs::LfsError),
+
+    #[error(transparent)]
     Elf(#[from] crate::elf::ElfError),
 
     #[error(transparent)]

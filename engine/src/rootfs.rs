@@ -19,6 +19,9 @@ use crate::builtins::Ctx;
 use crate::error::{Error, Result};
 use crate::fstree::FsTree;
 
+mod layout;
+pub mod lfs;
+
 /// Arguments of `rootfs`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +91,72 @@ pub enum Op {
     },
     /// The `magic` service: `/usr/comma/magic.py` at boot, logging to /var/log/magic.log.
     MagicService,
+    /// The `magic` service converted from `path` of `src` (comma's magic.service at
+    /// the pinned revision) with [`crate::openrc::magic::magic_override`].
+    MagicUnit {
+        src: StorePath,
+        path: String,
+    },
+    /// Checks every Git LFS pointer of the checkout `src` against `pins` and writes
+    /// the installed objects into the tree ([`lfs`]); `table` names where the pins
+    /// live, for the error messages.
+    LfsObjects {
+        src: StorePath,
+        pins: Vec<LfsPin>,
+        table: String,
+    },
+    /// Copies the file `from` of `src` to `to`, with `mode` or the file's own bits.
+    CopyFile {
+        src: StorePath,
+        from: String,
+        to: String,
+        #[serde(default)]
+        mode: Option<u32>,
+    },
+    /// Copies every file of `dir` in `src` whose name ends with `suffix`, except
+    /// `skip`, into the directory `to`; none at all is an error.
+    CopyMatching {
+        src: StorePath,
+        dir: String,
+        suffix: String,
+        to: String,
+        #[serde(default)]
+        skip: Vec<String>,
+        #[serde(default)]
+        mode: Option<u32>,
+    },
+    /// Replaces `[from, to]` pairs in a file; each `from` must occur exactly once.
+    Edit {
+        path: String,
+        replace: Vec<[String; 2]>,
+    },
+    /// Drops the mount options starting with `prefix` from the fstab at `path`.
+    FstabDropOptions {
+        path: String,
+        prefix: String,
+    },
+    /// Moves an entry and everything under it; `to` must not exist.
+    Move {
+        from: String,
+        to: String,
+    },
+}
+
+/// One pinned Git LFS object of an [`Op::LfsObjects`].
+#[derive(Deserialize, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LfsPin {
+    /// The pointer's path in the checkout.
+    pub path: String,
+    /// sha256 of the object, hex.
+    pub oid: String,
+    pub size: u64,
+    /// Where the object goes in the image (`None`: pinned, not installed).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The fetched object; required with `to`.
+    #[serde(default)]
+    pub object: Option<StorePath>,
 }
 
 /// Runs `rootfs`: the output `out` is a tar file.
@@ -142,7 +211,40 @@ fn apply(ctx: &Ctx<'_>, tree: &mut FsTree, op: &Op, report: &mut String) -> Resu
         }
         Op::SystemdUnits { src, dir, skip } => systemd_units(ctx, tree, src, dir, skip, report)?,
         Op::MagicService => install_service(tree, &crate::openrc::magic_service()?, report)?,
+        Op::MagicUnit { src, path } => {
+            let host = (ctx.physical)(src).join(rel(path));
+            let text = fs::read_to_string(&host).map_err(Error::io(&host))?;
+            let unit = crate::openrc::convert_unit("magic.service", &text, &crate::openrc::magic::magic_override())?;
+            install_service(tree, &unit, report)?
+        }
+        Op::LfsObjects { src, pins, table } => lfs_objects(ctx, tree, src, pins, table)?,
+        Op::CopyFile { src, from, to, mode } => {
+            layout::copy_file(tree, &(ctx.physical)(src).join(rel(from)), to, *mode)?
+        }
+        Op::CopyMatching { src, dir, suffix, to, skip, mode } => {
+            layout::copy_matching(tree, &(ctx.physical)(src).join(rel(dir)), suffix, skip, to, *mode)?
+        }
+        Op::Edit { path, replace } => layout::edit(tree, path, replace)?,
+        Op::Move { from, to } => layout::move_entry(tree, from, to)?,
+        Op::FstabDropOptions { path, prefix } => layout::fstab_drop_options(tree, path, prefix)?,
     }
+    Ok(())
+}
+
+fn lfs_objects(ctx: &Ctx<'_>, tree: &mut FsTree, src: &StorePath, pins: &[LfsPin], table: &str) -> Result<()> {
+    let mut resolved = Vec::with_capacity(pins.len());
+    for pin in pins {
+        let install = match (&pin.to, &pin.object) {
+            (Some(to), Some(object)) => Some((to.clone(), (ctx.physical)(object))),
+            (None, None) => None,
+            _ => {
+                let why = format!("LFS pin {}: `to` and `object` go together", pin.path);
+                return Err(Error::BadDerivation { name: "builtin rootfs".into(), why });
+            }
+        };
+        resolved.push(lfs::Pin { path: pin.path.clone(), oid: pin.oid.clone(), size: pin.size, install });
+    }
+    lfs::resolve(tree, &(ctx.physical)(src), &resolved, table)?;
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 //! Alpine's published checksums) and comma's own files from agnos-builder at a
 //! fixed revision (a git fixed-output, NAR-hashed). The `rootfs` builtin stacks
 //! them, converts comma's systemd units to OpenRC services, adds the `magic`
-//! service and the system's users, hostname and metadata files; the `image`
+//! service, replaces Git LFS pointers by their pinned objects, adds the system's
+//! users, hostname and metadata files and the device layout (fstab, udev rules,
+//! configuration files, read-only root); the `image`
 //! builtin writes ext4 (4500M) and the Android sparse image with its manifest.
 //!
 //! What is not in the image yet (see docs/alpine.md): the Alpine package world
@@ -15,8 +17,9 @@
 //! The recipe takes a [`Release`], so tests run the same code on a fixture release.
 
 use forge_engine::dsl::{Forge, Image, Input};
-use forge_engine::rootfs::Op;
+use forge_engine::rootfs::{LfsPin, Op};
 use forge_engine::Result;
+use forge_store::StorePath;
 
 /// Everything that pins one release of the system.
 #[derive(Clone, Debug)]
@@ -30,6 +33,10 @@ pub struct Release {
     pub agnos_url: String,
     pub agnos_rev: String,
     pub agnos_nar_hash: String,
+    /// Where Git LFS objects of agnos-builder are downloaded: `<base>/<rev>/<path>`.
+    pub agnos_lfs_url: String,
+    /// Every Git LFS pointer of the checkout, pinned ([`LFS_PINS`] for the real one).
+    pub lfs: Vec<LfsObject>,
     /// The image's ext4 size (`4500M` on the device).
     pub image_size: String,
     /// Seconds since the epoch: every mtime, and the date in `/BUILD`.
@@ -53,6 +60,8 @@ pub fn release(arch: &str) -> Release {
         agnos_url: "https://github.com/commaai/agnos-builder".to_owned(),
         agnos_rev: "2320521a0fec4180f35c3b7c22d6ebc4c152223a".to_owned(),
         agnos_nar_hash: "sha256:0dx8yxadad9930ljkz1sz2ifccakdn4vj38ay6x59f2a0a1mq8f7".to_owned(),
+        agnos_lfs_url: "https://media.githubusercontent.com/media/commaai/agnos-builder".to_owned(),
+        lfs: LFS_PINS.iter().map(|(path, oid, size, _)| LfsObject::new(path, oid, *size)).collect(),
         image_size: "4500M".to_owned(),
         source_date_epoch: 1_727_740_800, // 2024-10-01, near Alpine 3.20.3's release
     }
@@ -73,18 +82,28 @@ pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
         &release.agnos_nar_hash,
         &["userspace/files", "userspace/usr/comma"],
     )?;
+    let (lfs_op, lfs_objects) = lfs_objects(f, release, &agnos)?;
     let mut ops = vec![
         Op::Copy { src: agnos.path().clone(), from: "userspace/usr/comma".into(), to: "/usr/comma".into() },
-        Op::SystemdUnits { src: agnos.path().clone(), dir: "userspace/files".into(), skip: vec![] },
-        Op::MagicService,
+        lfs_op,
+        Op::SystemdUnits {
+            src: agnos.path().clone(),
+            dir: "userspace/files".into(),
+            skip: vec!["magic.service".into()],
+        },
+        // comma's own magic.service, with the Alpine changes (supervised, its log).
+        Op::MagicUnit { src: agnos.path().clone(), path: "userspace/files/magic.service".into() },
     ];
     ops.extend(system_files(release));
+    ops.extend(device_layout(agnos.path()));
     let args = serde_json::json!({
         "base": minirootfs.path().to_string(),
         "epoch": release.source_date_epoch,
         "ops": ops,
     });
-    let rootfs = f.builtin(&format!("agnos-rootfs-{}", release.arch), "rootfs", 1, args, &[&minirootfs, &agnos])?;
+    let mut inputs: Vec<&dyn Input> = vec![&minirootfs, &agnos];
+    inputs.extend(lfs_objects.iter().map(|o| o as &dyn Input));
+    let rootfs = f.builtin(&format!("agnos-rootfs-{}", release.arch), "rootfs", 1, args, &inputs)?;
     let image_args = serde_json::json!({
         "rootfs": rootfs.path().to_string(),
         "size": release.image_size,
@@ -116,6 +135,198 @@ fn system_files(release: &Release) -> Vec<Op> {
     ]
 }
 
+/// One Git LFS object of agnos-builder: the pointer's path in the repository and
+/// what it names (the object's sha256 and size).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LfsObject {
+    pub path: String,
+    /// sha256 of the object, hex (the pointer's `oid sha256:...`).
+    pub oid: String,
+    pub size: u64,
+}
+
+impl LfsObject {
+    /// A row of the table.
+    pub fn new(path: &str, oid: &str, size: u64) -> LfsObject {
+        LfsObject { path: path.to_owned(), oid: oid.to_owned(), size }
+    }
+}
+
+/// Where the pins live, named by the errors of the `lfs-objects` op.
+const LFS_TABLE: &str = "LFS_PINS in recipes/src/alpine.rs (or the release's `lfs` list)";
+
+/// The Git LFS pointers of agnos-builder's `userspace/files` and `userspace/usr/comma`:
+/// (path, oid sha256, size, the commit of the stored copy the pointer was read from).
+/// The pinned revision's own pointers could not be read here; a row that differs
+/// from the checkout fails the build with the row to write (docs/alpine.md).
+pub const LFS_PINS: &[(&str, &str, u64, &str)] = &[
+    (
+        "userspace/files/libeglSubDriverWayland.so.patched",
+        "34b01105549bba97710ded5916a24a318d4b7dbe91fe4e617ca320a7d98f6a39",
+        197_632,
+        "65d02b102d48f16ec86f797d2874541b6826c61d",
+    ),
+    (
+        "userspace/files/linux-headers-4.9.103+_4.9.103+-1_arm64.deb",
+        "f83bcdb1a866346c057c4a709bf3f8ae8be2069f86cee15a548c86d1423a59d5",
+        10_920_872,
+        "791c5c185f80297347bfa84492a7c5541b093dcc",
+    ),
+    (
+        "userspace/files/weston",
+        "7e38b2701eaa61471dfb2418b606846c0512afd90f67bfc0d65dcf5178fb51b8",
+        782_832,
+        "5bbc1a75ef9fdd694bc5e4df0cc624076412375f",
+    ),
+    (
+        "userspace/usr/comma/installer",
+        "1f80eeeed80a74fd98f4c4cdda5b6c48c32449c005e05da3dd7a16f8f83c569b",
+        1_401_216,
+        "179252658c5e9167212b32150fad6816007798b1",
+    ),
+    (
+        "userspace/usr/comma/reset",
+        "acf2b9cbe83252b7584c67f6aea1205cfe0aaa88ed22b3b7b81c83a5e748ff69",
+        25_111_325,
+        "0c00039df0e811b552bc15d8db97a69f98ae19f5",
+    ),
+    (
+        "userspace/usr/comma/setup",
+        "1575da9a3e6d7e73040a1230475b1930ebbc18b7042cb437628f653a12edf3c8",
+        22_996_241,
+        "0d299321963d7a50e8ca85338dc7e944b8b1d7e7",
+    ),
+    (
+        "userspace/usr/comma/updater",
+        "360358e4c32a6dbc1657bee1dcf5d74e9a7782f1008e0239e63a02dd0fe5bb6c",
+        25_145_468,
+        "a8759d745fadf144dce926daf5a18678768bf55f",
+    ),
+];
+
+/// Where an LFS object goes in the image: comma's programs under /usr/comma. The
+/// objects of `userspace/files` stay out: the Wayland EGL sub-driver and weston are
+/// glibc blobs (weston armhf, not enabled at the pinned rev) waiting for the glibc
+/// runtime, and the linux-headers deb is unused since the kernel build installs
+/// the headers; they are pinned so the checkout is fully accounted for.
+fn lfs_destination(path: &str) -> Option<String> {
+    path.strip_prefix("userspace/usr/comma/").map(|rest| format!("/usr/comma/{rest}"))
+}
+
+/// One fixed-output fetch per installed LFS object (named by its sha256, so no
+/// server is trusted) and the op that checks every pointer of the checkout and
+/// puts the objects in place.
+fn lfs_objects(
+    f: &mut Forge,
+    release: &Release,
+    agnos: &forge_engine::dsl::Source,
+) -> Result<(Op, Vec<forge_engine::dsl::Source>)> {
+    let mut pins = Vec::with_capacity(release.lfs.len());
+    let mut fetched = Vec::new();
+    for obj in &release.lfs {
+        let (to, object) = match lfs_destination(&obj.path) {
+            Some(to) => {
+                let url = format!("{}/{}/{}", release.agnos_lfs_url, release.agnos_rev, obj.path);
+                let base = obj.path.rsplit('/').next().unwrap_or(&obj.path);
+                let name: String = base
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+                    .collect();
+                let source = f.fetch(&format!("agnos-lfs-{name}"), &[&url], &format!("sha256:{}", obj.oid))?;
+                let object = source.path().clone();
+                fetched.push(source);
+                (Some(to), Some(object))
+            }
+            None => (None, None),
+        };
+        pins.push(LfsPin { path: obj.path.clone(), oid: obj.oid.clone(), size: obj.size, to, object });
+    }
+    let op = Op::LfsObjects { src: agnos.path().clone(), pins, table: LFS_TABLE.to_owned() };
+    Ok((op, fetched))
+}
+
+/// The device layout of the inventory (sections 6.2-6.6), each step an explicit op:
+/// comma's configuration files at their Alpine places, then the read-only root.
+fn device_layout(agnos: &StorePath) -> Vec<Op> {
+    let file = |from: &str, to: &str, mode: u32| Op::CopyFile {
+        src: agnos.clone(),
+        from: format!("userspace/files/{from}"),
+        to: to.into(),
+        mode: Some(mode),
+    };
+    let link = |path: &str, target: &str| Op::Symlink { path: path.into(), target: target.into() };
+    let edit =
+        |path: &str, from: &str, to: &str| Op::Edit { path: path.into(), replace: vec![[from.into(), to.into()]] };
+    let mut ops = vec![
+        // fstab (6.3): systemd's x-systemd.makefs (format /cache when blank) and
+        // device timeouts have no OpenRC meaning; they are dropped with a note.
+        file("fstab", "/etc/fstab", 0o644),
+        Op::FstabDropOptions { path: "/etc/fstab".into(), prefix: "x-systemd.".into() },
+        // udev rules (6.2), read by eudev. comma-polkit.rules is polkit's JavaScript:
+        // the old glob also put it in rules.d, which udev then misread.
+        Op::CopyMatching {
+            src: agnos.clone(),
+            dir: "userspace/files".into(),
+            suffix: ".rules".into(),
+            to: "/etc/udev/rules.d".into(),
+            skip: vec!["comma-polkit.rules".into()],
+            mode: Some(0o644),
+        },
+        file("comma-polkit.rules", "/etc/polkit-1/rules.d/comma-polkit.rules", 0o644),
+        // ssh (6.1): Alpine's openssh keeps sftp-server in /usr/lib/ssh.
+        file("sshd_config", "/etc/ssh/sshd_config", 0o644),
+        edit("/etc/ssh/sshd_config", "/usr/lib/openssh/sftp-server", "/usr/lib/ssh/sftp-server"),
+        file("ssh_config", "/etc/ssh/ssh_config", 0o644),
+        // logging (6.6): logrotate's config as the old image had it, 0644.
+        file("logrotate.conf", "/etc/logrotate.conf", 0o644),
+        file("rsyslog", "/etc/logrotate.d/rsyslog", 0o644),
+        // NetworkManager (6.5): no systemd-resolved on Alpine, so NM manages
+        // resolv.conf itself, which lives in /run because / is read-only.
+        file("NetworkManager.conf", "/etc/NetworkManager/NetworkManager.conf", 0o644),
+        edit("/etc/NetworkManager/NetworkManager.conf", "dns=systemd-resolved", "dns=default\nrc-manager=symlink"),
+        Op::CopyMatching {
+            src: agnos.clone(),
+            dir: "userspace/files".into(),
+            suffix: ".nmconnection".into(),
+            to: "/usr/lib/NetworkManager/system-connections".into(),
+            skip: vec![],
+            mode: Some(0o600),
+        },
+        link("/etc/resolv.conf", "/run/NetworkManager/resolv.conf"),
+        // The login environment (venv, PATH with the shims).
+        file("profile", "/etc/profile", 0o644),
+    ];
+    ops.extend(readonly_root());
+    ops
+}
+
+/// The read-only root of the inventory (6.4, facts 6 and 7): what must change at
+/// runtime lives in /data (links), /var and /home move to /usr/default (fs_setup.sh
+/// puts tmpfs /var and an overlay /home over the empty directories at boot), and
+/// every mount point of the fstab exists, empty.
+fn readonly_root() -> Vec<Op> {
+    let link = |path: &str, target: &str| Op::Symlink { path: path.into(), target: target.into() };
+    let mkdir = |path: &str, mode: u32| Op::Mkdir { path: path.into(), mode };
+    let mut ops = vec![
+        link("/etc/timezone", "/data/etc/timezone"),
+        link("/etc/localtime", "/data/etc/localtime"),
+        link("/etc/NetworkManager/system-connections", "/data/etc/NetworkManager/system-connections"),
+        Op::Move { from: "/var".into(), to: "/usr/default/var".into() },
+        mkdir("/var", 0o755),
+        Op::Move { from: "/home".into(), to: "/usr/default/home".into() },
+        mkdir("/home", 0o755),
+        mkdir("/tmp", 0o1777),
+        Op::Chmod { path: "/tmp".into(), mode: 0o1777 },
+    ];
+    for point in ["/persist", "/firmware", "/dsp", "/cache", "/systemrw", "/config", "/rwtmp"] {
+        ops.push(mkdir(point, 0o755));
+    }
+    for owned in ["/data", "/persist"] {
+        ops.push(Op::Chown { path: owned.into(), uid: 1000, gid: 1000 });
+    }
+    ops
+}
+
 /// `YYYY-MM-DDTHH:MM:SS` of a Unix time, UTC (the old build's /BUILD format).
 fn iso_date(t: i64) -> String {
     forge_engine::sbom::rfc3339(t).trim_end_matches('Z').to_owned()
@@ -145,5 +356,18 @@ mod tests {
         assert!(all.contains("2320521a0fec4180f35c3b7c22d6ebc4c152223a"));
         assert!(all.contains("0dx8yxadad9930ljkz1sz2ifccakdn4vj38ay6x59f2a0a1mq8f7"));
         assert!(all.contains("4500M"));
+        // One fixed-output fetch per installed LFS object, by its oid; the rest pinned only.
+        let setup = "1575da9a3e6d7e73040a1230475b1930ebbc18b7042cb437628f653a12edf3c8";
+        assert!(all.contains("agnos-builder/2320521a0fec4180f35c3b7c22d6ebc4c152223a/userspace/usr/comma/setup"));
+        assert!(all.contains(setup));
+        assert!(all.contains("\"path\":\"userspace/files/weston\""), "weston is pinned");
+        assert!(!all.contains("agnos-lfs-weston"), "weston is not fetched");
+    }
+
+    #[test]
+    fn only_comma_programs_are_installed_from_lfs() {
+        assert_eq!(lfs_destination("userspace/usr/comma/setup").as_deref(), Some("/usr/comma/setup"));
+        assert_eq!(lfs_destination("userspace/files/weston"), None);
+        assert!(LFS_PINS.iter().all(|(_, oid, _, commit)| oid.len() == 64 && commit.len() == 40));
     }
 }

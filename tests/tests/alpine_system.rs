@@ -22,40 +22,134 @@ fn git(dir: &Path, args: &[&str]) -> String {
     stdout(&out)
 }
 
-/// Writes the fixture release and returns its JSON path.
-fn fixture(dir: &Path) -> std::path::PathBuf {
-    // A minirootfs: the files the recipe appends to, busybox, a few folders.
+/// comma's magic.service as the fixture's agnos-builder holds it: the real unit's
+/// shape (User=comma, a pre-step, the venv python through /etc/profile) without the
+/// Adreno device nodes a PC or the sandbox lacks.
+const MAGIC_UNIT: &str =
+    "[Unit]\nDescription=magic (fixture)\n\n[Service]\nType=simple\nUser=comma\nPermissionsStartOnly=true\n\
+    ExecStartPre=/bin/mkdir -p /data/misc/display\n\
+    ExecStart=/bin/bash -c \"source /etc/profile && exec /usr/local/venv/bin/python -u /usr/comma/magic.py\"\n\n\
+    [Install]\nWantedBy=multi-user.target\n";
+
+/// The fixture's magic.py: python is not in the fixture, so a shell stand-in that
+/// logs like the real one and stays up.
+const MAGIC_PY: &str = "echo \"magic: up as $(id -un), profile=$PROFILE_SOURCED\"\nexec sleep 600\n";
+
+/// The object behind the fixture's one installed Git LFS pointer.
+const SETUP_OBJECT: &[u8] = b"#!/bin/sh\necho 'the real setup program, not its pointer'\n";
+
+/// The fixture's configuration files, each with the text the recipe edits.
+const CONFIGS: &[(&str, &str)] = &[
+    (
+        "fstab",
+        "/dev/disk/by-partlabel/userdata /data auto discard,noatime,nosuid,nodev,nofail 0 0\n\
+         /dev/disk/by-partlabel/cache /cache ext4 relatime,discard,x-systemd.makefs 0 0\n\
+         tmpfs /var tmpfs rw,nosuid,nodev,size=128M,mode=755 0 0\n",
+    ),
+    ("95-gpu.rules", "KERNEL==\"kgsl-3d0\", GROUP=\"gpu\", MODE=\"0660\"\n"),
+    ("96-i2c.rules", "SUBSYSTEM==\"i2c-dev\", GROUP=\"gpio\", MODE=\"0660\"\n"),
+    ("comma-polkit.rules", "polkit.addRule(function(action, subject) { return polkit.Result.NOT_HANDLED; });\n"),
+    ("sshd_config", "PermitRootLogin no\nSubsystem sftp /usr/lib/openssh/sftp-server\n"),
+    ("ssh_config", "Host *\n  IdentityFile /data/ssh/id_ed25519\n"),
+    ("logrotate.conf", "hourly\nrotate 36\ninclude /etc/logrotate.d\n"),
+    ("rsyslog", "/var/log/syslog {\n  rotate 4\n}\n"),
+    ("NetworkManager.conf", "[main]\nplugins=ifupdown,keyfile\ndns=systemd-resolved\n"),
+    ("lte.nmconnection", "[connection]\nid=lte\ntype=gsm\n"),
+    ("profile", "export PROFILE_SOURCED=yes\n"),
+];
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn lfs_pointer(data: &[u8]) -> String {
+    format!("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n", sha256_hex(data), data.len())
+}
+
+/// A tiny minirootfs: the files the recipe appends to, a real static busybox with
+/// its applets (as Alpine's, so the boot test has a shell), and stand-ins for what
+/// the package world will bring: bash (busybox sh) and the venv python.
+fn minirootfs() -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, body: &[u8], mode: u32| {
+    let mut entry = |path: &str, kind: tar::EntryType, body: &[u8], mode: u32, link: Option<&str>| {
         let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
         h.set_size(body.len() as u64);
         h.set_mode(mode);
         h.set_mtime(0);
         h.set_uid(0);
         h.set_gid(0);
+        if let Some(target) = link {
+            h.set_link_name(target).unwrap();
+        }
         h.set_cksum();
         tar.append_data(&mut h, path, body).unwrap();
     };
-    add("etc/passwd", b"root:x:0:0:root:/root:/bin/ash\n", 0o644);
-    add("etc/group", b"root:x:0:root\n", 0o644);
-    add("etc/shadow", b"root:*::0:::::\n", 0o640);
-    add("bin/busybox", b"\x7fELF stand-in for busybox", 0o755);
+    for dir in ["bin", "etc", "home", "tmp", "usr/local/venv/bin", "var/log"] {
+        entry(dir, tar::EntryType::Directory, b"", 0o755, None);
+    }
+    entry("etc/passwd", tar::EntryType::Regular, b"root:x:0:0:root:/root:/bin/ash\n", 0o644, None);
+    entry("etc/group", tar::EntryType::Regular, b"root:x:0:root\n", 0o644, None);
+    entry("etc/shadow", tar::EntryType::Regular, b"root:*::0:::::\n", 0o640, None);
+    let busybox = std::fs::read("/bin/busybox").unwrap_or_else(|_| b"\x7fELF stand-in for busybox".to_vec());
+    entry("bin/busybox", tar::EntryType::Regular, &busybox, 0o755, None);
+    let list = Command::new("/bin/busybox").arg("--list").output().map(|o| o.stdout).unwrap_or_default();
+    for applet in String::from_utf8_lossy(&list).lines().filter(|a| !["busybox", "bash"].contains(a)) {
+        entry(&format!("bin/{applet}"), tar::EntryType::Symlink, b"", 0o777, Some("busybox"));
+    }
+    entry("bin/bash", tar::EntryType::Regular, b"#!/bin/busybox sh\nexec /bin/busybox sh \"$@\"\n", 0o755, None);
+    let python = b"#!/bin/sh\n# fixture stand-in for the venv python: runs the shell magic.py\n[ \"$1\" = -u ] && shift\nexec /bin/sh \"$@\"\n";
+    entry("usr/local/venv/bin/python", tar::EntryType::Regular, python, 0o755, None);
+    entry("var/run", tar::EntryType::Symlink, b"", 0o777, Some("/run"));
     let tar = tar.into_inner().unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &tar).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The agnos-builder stand-in: units, comma's files, the configuration files and
+/// two Git LFS pointers (one installed, its object in the mirror; one only pinned).
+fn agnos_repo(repo: &Path, mirror: &Path) {
+    let files = repo.join("userspace/files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::create_dir_all(repo.join("userspace/usr/comma/sound")).unwrap();
+    std::fs::write(files.join("sound.service"), UNIT.replace("\\n", "\n")).unwrap();
+    std::fs::write(files.join("magic.service"), MAGIC_UNIT).unwrap();
+    for (name, text) in CONFIGS {
+        std::fs::write(files.join(name), text).unwrap();
+    }
+    std::fs::write(files.join("weston"), lfs_pointer(b"an armhf weston the image leaves out\n")).unwrap();
+    let comma = repo.join("userspace/usr/comma");
+    std::fs::write(comma.join("magic.py"), MAGIC_PY).unwrap();
+    std::fs::write(comma.join("sound/init.sh"), "#!/bin/sh\n").unwrap();
+    std::fs::write(comma.join("setup"), lfs_pointer(SETUP_OBJECT)).unwrap();
+    for exe in ["magic.py", "sound/init.sh", "setup"] {
+        std::fs::set_permissions(comma.join(exe), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(repo.join("README"), "not part of the image\n").unwrap();
+    std::fs::create_dir_all(mirror.join("sha256")).unwrap();
+    std::fs::write(mirror.join("sha256").join(sha256_hex(SETUP_OBJECT)), SETUP_OBJECT).unwrap();
+}
+
+/// The fixture's LFS pins, exactly as its pointers say.
+fn lfs_pins() -> serde_json::Value {
+    let weston = b"an armhf weston the image leaves out\n";
+    serde_json::json!([
+        {"path": "userspace/files/weston", "oid": sha256_hex(weston), "size": weston.len()},
+        {"path": "userspace/usr/comma/setup", "oid": sha256_hex(SETUP_OBJECT), "size": SETUP_OBJECT.len()},
+    ])
+}
+
+/// Writes the fixture release and returns its JSON path.
+fn fixture(dir: &Path) -> std::path::PathBuf {
     let mirror = dir.join("mirror");
     std::fs::create_dir_all(&mirror).unwrap();
-    std::fs::write(mirror.join("alpine-minirootfs-fixture.tar.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(mirror.join("alpine-minirootfs-fixture.tar.gz"), minirootfs()).unwrap();
     let sha = run_ok(forge(dir).args(["hash", "file", "--hex"]).arg(mirror.join("alpine-minirootfs-fixture.tar.gz")));
 
-    // agnos-builder stand-in: a unit and comma's files.
     let repo = dir.join("agnos-builder");
-    std::fs::create_dir_all(repo.join("userspace/files")).unwrap();
-    std::fs::create_dir_all(repo.join("userspace/usr/comma/sound")).unwrap();
-    std::fs::write(repo.join("userspace/files/sound.service"), UNIT.replace("\\n", "\n")).unwrap();
-    std::fs::write(repo.join("userspace/usr/comma/magic.py"), "print('magic')\n").unwrap();
-    std::fs::write(repo.join("userspace/usr/comma/sound/init.sh"), "#!/bin/sh\n").unwrap();
-    std::fs::write(repo.join("README"), "not part of the image\n").unwrap();
+    agnos_repo(&repo, &mirror);
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "."]);
     git(&repo, &["-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "fixture"]);
@@ -74,7 +168,8 @@ fn fixture(dir: &Path) -> std::path::PathBuf {
         "version": "0.0-fixture", "arch": "x86_64",
         "minirootfs_url": "https://fixture.invalid/alpine-minirootfs-fixture.tar.gz",
         "minirootfs_sha256": stdout(&sha), "agnos_url": repo.display().to_string(), "agnos_rev": rev,
-        "agnos_nar_hash": nar, "image_size": "64M", "source_date_epoch": 1_700_000_000,
+        "agnos_nar_hash": nar, "agnos_lfs_url": "https://fixture.invalid/lfs", "lfs": lfs_pins(),
+        "image_size": "64M", "source_date_epoch": 1_700_000_000,
     });
     let file = dir.join("release.json");
     std::fs::write(&file, release.to_string()).unwrap();
@@ -128,6 +223,7 @@ fn the_fixture_release_becomes_a_clean_reproducible_image_with_users_services_an
     assert!(debugfs(&raw, "cat /etc/init.d/magic").contains("/var/log/magic.log"));
     assert_eq!(debugfs(&raw, "cat /BUILD").lines().nth(1), Some("2023-11-14T22:13:20"));
     assert!(!manifest.contains("README"), "only the pinned subpaths of agnos-builder enter the image");
+    assert_device_layout(&raw, &manifest);
 
     // Provenance beside the output link: the image by sha256, the pinned inputs.
     let provenance = dir.path().join("store-a/alpine.provenance.json");
@@ -150,4 +246,222 @@ fn the_fixture_release_becomes_a_clean_reproducible_image_with_users_services_an
         std::fs::read(&provenance).unwrap(),
         std::fs::read(dir.path().join("elsewhere/store-b/alpine.provenance.json")).unwrap()
     );
+}
+
+/// The line of `path` in the manifest.
+fn manifest_line<'a>(manifest: &'a str, path: &str) -> &'a str {
+    manifest.lines().find(|l| l.split(' ').next() == Some(path)).unwrap_or_else(|| panic!("{path} not in:\n{manifest}"))
+}
+
+/// Git LFS objects, configuration files and the read-only root, as the image holds them.
+fn assert_device_layout(raw: &Path, manifest: &str) {
+    // The installed pointer is its object now, mode kept; the pinned-only one is absent.
+    assert_eq!(debugfs(raw, "cat /usr/comma/setup").as_bytes(), SETUP_OBJECT.trim_ascii_end());
+    // The object keeps its pointer's mode: that of every program copied from the store.
+    let mode = |path: &str| manifest_line(manifest, path).split(' ').nth(2).unwrap().to_owned();
+    assert_eq!(mode("/usr/comma/setup"), mode("/usr/comma/magic.py"));
+    assert!(manifest_line(manifest, "/usr/comma/setup").contains(&format!(" size={} ", SETUP_OBJECT.len())));
+    assert!(!manifest.contains("weston"), "{manifest}");
+    let fstab = debugfs(raw, "cat /etc/fstab");
+    assert!(fstab.contains("# forge: dropped x-systemd.makefs"), "{fstab}");
+    assert!(fstab.contains("/dev/disk/by-partlabel/cache /cache ext4 relatime,discard 0 0"), "{fstab}");
+    for rule in ["/etc/udev/rules.d/95-gpu.rules", "/etc/udev/rules.d/96-i2c.rules"] {
+        assert!(manifest_line(manifest, rule).contains(" file 0644 0 0 "), "{rule}");
+    }
+    assert!(!manifest.contains("/etc/udev/rules.d/comma-polkit.rules"), "polkit's JavaScript is not a udev rule");
+    manifest_line(manifest, "/etc/polkit-1/rules.d/comma-polkit.rules");
+    assert!(debugfs(raw, "cat /etc/ssh/sshd_config").contains("Subsystem sftp /usr/lib/ssh/sftp-server"));
+    assert!(debugfs(raw, "cat /etc/NetworkManager/NetworkManager.conf").contains("\ndns=default\nrc-manager=symlink"));
+    let lte = "/usr/lib/NetworkManager/system-connections/lte.nmconnection";
+    assert!(manifest_line(manifest, lte).contains(" file 0600 0 0 "));
+    for (link, target) in [
+        ("/etc/resolv.conf", "/run/NetworkManager/resolv.conf"),
+        ("/etc/localtime", "/data/etc/localtime"),
+        ("/etc/NetworkManager/system-connections", "/data/etc/NetworkManager/system-connections"),
+    ] {
+        assert!(manifest_line(manifest, link).ends_with(&format!("target={target}")), "{link}");
+    }
+    // /var and /home live in /usr/default; the mount points are empty directories.
+    assert!(manifest_line(manifest, "/usr/default/home/comma").contains(" dir 0755 1000 1000"));
+    manifest_line(manifest, "/usr/default/var/log");
+    assert!(!manifest.lines().any(|l| l.starts_with("/var/") || l.starts_with("/home/")), "{manifest}");
+    assert!(manifest_line(manifest, "/data").contains(" dir 0755 1000 1000"));
+    assert!(manifest_line(manifest, "/tmp").contains(" dir 1777 0 0"));
+    for point in ["/persist", "/firmware", "/dsp", "/cache", "/systemrw", "/config", "/rwtmp"] {
+        manifest_line(manifest, point);
+    }
+}
+
+/// Rewrites the release's `lfs` pins and builds, expecting failure; returns stderr.
+fn build_fails_with_pins(pins: serde_json::Value) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let release = fixture(dir.path());
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&release).unwrap()).unwrap();
+    json["lfs"] = pins;
+    std::fs::write(&release, json.to_string()).unwrap();
+    let out = example(&dir.path().join("store"))
+        .env("FORGE_ALPINE_FIXTURE", &release)
+        .args(["build", "alpine-fixture", "--offline", "--mirror"])
+        .arg(dir.path().join("mirror"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the build passed with pins {json}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn an_lfs_pointer_without_a_pin_fails_the_build_naming_the_row_to_add() {
+    if !have_tool("git") {
+        return;
+    }
+    let pins =
+        lfs_pins().as_array().unwrap().iter().filter(|p| p["path"] != "userspace/files/weston").cloned().collect();
+    let err = build_fails_with_pins(serde_json::Value::Array(pins));
+    let weston = b"an armhf weston the image leaves out\n";
+    let row = format!("add the row (\"userspace/files/weston\", \"{}\", {})", sha256_hex(weston), weston.len());
+    assert!(err.contains(&row), "{err}");
+}
+
+#[test]
+fn an_lfs_pin_that_disagrees_with_the_pinned_pointer_fails_the_build() {
+    if !have_tool("git") {
+        return;
+    }
+    let mut pins = lfs_pins();
+    pins[1]["size"] = serde_json::json!(SETUP_OBJECT.len() + 1);
+    let err = build_fails_with_pins(pins);
+    assert!(err.contains("userspace/usr/comma/setup: the checkout's Git LFS pointer names oid"), "{err}");
+    assert!(
+        err.contains(&format!("update the row to (\"userspace/usr/comma/setup\", \"{}\"", sha256_hex(SETUP_OBJECT)))
+    );
+}
+
+/// Debian's openrc unpacked by .ci/setup.d/openrc.sh (never installed on the host).
+fn openrc_root() -> Option<std::path::PathBuf> {
+    let root = std::env::var_os("FORGE_OPENRC_ROOT")
+        .map_or_else(|| std::path::PathBuf::from("/var/cache/forge-openrc"), std::path::PathBuf::from);
+    if root.join("sbin/openrc").is_file() && root.join("lib/x86_64-linux-gnu/librc.so.1").is_file() {
+        Some(root)
+    } else {
+        eprintln!("SKIP: {} has no unpacked openrc; run .ci/setup.d/openrc.sh", root.display());
+        None
+    }
+}
+
+/// A layer with the host's glibc libraries that Debian's OpenRC binaries load (the
+/// image is musl-less busybox here, and OpenRC is Debian's build), found with ldd.
+fn glibc_layer(openrc: &Path, layer: &Path) {
+    let libs = layer.join("lib/x86_64-linux-gnu");
+    std::fs::create_dir_all(&libs).unwrap();
+    std::fs::create_dir_all(layer.join("lib64")).unwrap();
+    for dir in ["sbin", "bin", "lib/rc/bin", "lib/rc/sbin"] {
+        for exe in std::fs::read_dir(openrc.join(dir)).unwrap() {
+            let out = Command::new("ldd")
+                .arg(exe.unwrap().path())
+                .env("LD_LIBRARY_PATH", openrc.join("lib/x86_64-linux-gnu"))
+                .output()
+                .unwrap();
+            for lib in String::from_utf8_lossy(&out.stdout).split_whitespace().filter(|w| w.starts_with("/lib")) {
+                let name = Path::new(lib).file_name().unwrap();
+                let dest = if lib.starts_with("/lib64/") { layer.join("lib64").join(name) } else { libs.join(name) };
+                if !dest.exists() && !lib.contains("librc") && !lib.contains("libeinfo") {
+                    std::fs::copy(lib, dest).unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// What `forge sandbox` cannot give and the boot test changes, on a layer above the
+/// image: the sandbox maps one uid (0) and denies setgroups, so every user of the
+/// image becomes uid/gid 0 (checkpath's chown to comma works) and magic's script
+/// loses its `command_user` line (supervise-daemon's setgroups would fail); Debian's
+/// OpenRC reads /etc/insserv.conf; `localmount` is Alpine openrc's (not Debian's),
+/// so a stand-in marks the sandbox's mounts as done.
+fn sandbox_layer(image: &Path, layer: &Path) {
+    let etc = layer.join("etc");
+    std::fs::create_dir_all(etc.join("init.d")).unwrap();
+    let zero_ids = |file: &str, id_fields: &[usize]| {
+        let text = std::fs::read_to_string(image.join("etc").join(file)).unwrap();
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(':').collect();
+                for &i in id_fields {
+                    if i < f.len() {
+                        f[i] = "0";
+                    }
+                }
+                f.join(":")
+            })
+            .collect();
+        std::fs::write(etc.join(file), lines.join("\n") + "\n").unwrap();
+    };
+    zero_ids("passwd", &[2, 3]);
+    zero_ids("group", &[2]);
+    let magic = std::fs::read_to_string(image.join("etc/init.d/magic")).unwrap();
+    assert!(magic.contains("command_user=\"comma\"\n"), "{magic}");
+    std::fs::write(etc.join("init.d/magic"), magic.replace("command_user=\"comma\"\n", "")).unwrap();
+    std::fs::write(etc.join("init.d/localmount"), "#!/sbin/openrc-run\ndescription=\"stand-in\"\nstart() { :; }\n")
+        .unwrap();
+    for script in ["magic", "localmount"] {
+        std::fs::set_permissions(etc.join("init.d").join(script), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    std::fs::write(etc.join("insserv.conf"), "").unwrap();
+}
+
+/// The issue's smoke test: the image's own tree (dumped from system.img) boots
+/// with Debian's real OpenRC under `forge sandbox`: sysinit, boot, default start
+/// the converted services and magic, which writes /var/log/magic.log.
+#[test]
+fn the_fixture_image_boots_openrc_in_the_sandbox_and_magic_writes_its_log() {
+    let tools = ["git", "debugfs", "simg2img", "ldd"];
+    if !tools.iter().all(|t| have_tool(t)) || !Path::new("/bin/busybox").is_file() {
+        return;
+    }
+    let Some(openrc) = openrc_root() else { return };
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP: debugfs rdump keeps the image's owners only as root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let release = fixture(dir.path());
+    let out = build(&release, &dir.path().join("mirror"), &dir.path().join("store"));
+    let raw = dir.path().join("system.raw");
+    run_ok(Command::new("simg2img").arg(out.join("system.img")).arg(&raw));
+    let image = dir.path().join("image");
+    std::fs::create_dir(&image).unwrap();
+    run_ok(Command::new("debugfs").arg("-R").arg(format!("rdump / {}", image.display())).arg(&raw));
+    let (glibc, adapt) = (dir.path().join("glibc"), dir.path().join("adapt"));
+    glibc_layer(&openrc, &glibc);
+    sandbox_layer(&image, &adapt);
+    // The runtime mounts: /run, tmpfs /var with Alpine bootmisc's /var/run link, /data.
+    let (run, var, data) = (dir.path().join("run"), dir.path().join("var"), dir.path().join("data"));
+    for d in [&run, &var.join("log"), &data] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::os::unix::fs::symlink("/run", var.join("run")).unwrap();
+    let script = "export PATH=/sbin:/bin:/usr/sbin:/usr/bin; openrc sysinit >/dev/null 2>&1; openrc boot; \
+        openrc default; for i in $(seq 1 50); do grep -q up /var/log/magic.log 2>/dev/null && break; sleep 0.2; done; \
+        echo @@status; rc-status default; echo @@log; cat /var/log/magic.log";
+    let mut cmd = forge(dir.path());
+    cmd.arg("sandbox");
+    for layer in [&glibc, &openrc, &image, &adapt] {
+        cmd.arg("--root").arg(layer);
+    }
+    for (host, inside) in [(&run, "/run"), (&var, "/var"), (&data, "/data")] {
+        cmd.arg("--rw").arg(format!("{}:{inside}", host.display()));
+    }
+    let out = run_ok(cmd.args(["--timeout", "60", "--", "/bin/sh", "-c", script]));
+    let text = format!("{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let status = text.split("@@status\n").nth(1).unwrap().split("@@log").next().unwrap();
+    for svc in ["magic", "sound"] {
+        let line = status.lines().find(|l| l.split_whitespace().next() == Some(svc));
+        assert!(line.is_some_and(|l| l.contains("started")), "{svc} not started:\n{text}");
+    }
+    let log = std::fs::read_to_string(var.join("log/magic.log")).unwrap();
+    assert_eq!(log, "magic: up as root, profile=yes\n", "{text}");
+    assert!(data.join("misc/display").is_dir(), "magic's pre-step ran");
 }

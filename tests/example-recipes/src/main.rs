@@ -153,10 +153,22 @@ fn alpine_fixture(f: &mut Forge) -> Result<Target> {
         agnos_url: s("agnos_url")?,
         agnos_rev: s("agnos_rev")?,
         agnos_nar_hash: s("agnos_nar_hash")?,
+        agnos_lfs_url: s("agnos_lfs_url")?,
+        lfs: lfs_pins(&v["lfs"]).ok_or_else(|| bad(format!("{file}: `lfs` must list {{path, oid, size}}")))?,
         image_size: s("image_size")?,
         source_date_epoch: v["source_date_epoch"].as_i64().unwrap_or(0),
     };
     Ok(forge_recipes::alpine::system(f, &release)?.into())
+}
+
+/// The fixture's Git LFS pins: `[{"path", "oid", "size"}]` (absent: none).
+fn lfs_pins(v: &serde_json::Value) -> Option<Vec<forge_recipes::alpine::LfsObject>> {
+    let Some(rows) = v.as_array() else { return v.is_null().then(Vec::new) };
+    rows.iter()
+        .map(|r| {
+            Some(forge_recipes::alpine::LfsObject::new(r["path"].as_str()?, r["oid"].as_str()?, r["size"].as_u64()?))
+        })
+        .collect()
 }
 
 fn nondeterministic(f: &mut Forge) -> Result<Target> {
