@@ -35,6 +35,7 @@ pub fn example(store: &Path) -> Command {
     let mut cmd = Command::new(example_bin());
     cmd.arg("--store").arg(store);
     cmd.env_remove("FORGE_STORE").env_remove("FORGE_MIRRORS").env_remove("FORGE_EXAMPLE_SALT");
+    cmd.env_remove("FORGE_GIT_MIRRORS").env_remove("FORGE_CONFIG").env_remove("FORGE_SIGNING_KEY");
     cmd
 }
 
@@ -59,7 +60,8 @@ pub fn forge(store: &Path) -> Command {
     cmd.env_remove("FORGE_STORE")
         .env_remove("FORGE_MIRRORS")
         .env_remove("FORGE_GIT_MIRRORS")
-        .env_remove("FORGE_CONFIG");
+        .env_remove("FORGE_CONFIG")
+        .env_remove("FORGE_SIGNING_KEY");
     cmd
 }
 
