@@ -5,7 +5,9 @@
 //! fixed revision (a git fixed-output, NAR-hashed). The `rootfs` builtin stacks
 //! them, converts comma's systemd units to OpenRC services, adds the `magic`
 //! service and the system's users, hostname and metadata files; the `image`
-//! builtin writes ext4 (4500M) and the Android sparse image with its manifest.
+//! builtin writes ext4 (4500M) and the Android sparse image with its manifest and
+//! its SPDX bill of materials (`system.spdx.json`: the apks of the minirootfs and the
+//! pinned inputs).
 //!
 //! What is not in the image yet (see docs/alpine.md): the Alpine package world
 //! (needs `forge lock alpine-system` against Alpine's live indexes and the apk
@@ -15,7 +17,7 @@
 //! The recipe takes a [`Release`], so tests run the same code on a fixture release.
 
 use forge_engine::dsl::{Forge, Image, Input};
-use forge_engine::rootfs::Op;
+use forge_engine::rootfs::{Op, SbomArgs};
 use forge_engine::Result;
 
 /// Everything that pins one release of the system.
@@ -85,11 +87,13 @@ pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
         "ops": ops,
     });
     let rootfs = f.builtin(&format!("agnos-rootfs-{}", release.arch), "rootfs", 1, args, &[&minirootfs, &agnos])?;
+    let sbom = SbomArgs::for_rootfs(f, &rootfs, &release.version, release.source_date_epoch);
     let image_args = serde_json::json!({
         "rootfs": rootfs.path().to_string(),
         "size": release.image_size,
         "label": "system",
         "name": "system",
+        "sbom": sbom,
     });
     Ok(f.builtin(&format!("agnos-system-{}", release.arch), "image", 1, image_args, &[&rootfs])?.into_image())
 }

@@ -115,3 +115,18 @@ pub fn nix_hash(path: &Path) -> String {
     assert!(out.status.success(), "nix-hash {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// The SPDX project's validator `pyspdxtools` (Python package spdx-tools):
+/// `$FORGE_PYSPDXTOOLS`, then PATH, then the venv .ci/setup.d/spdx-tools.sh makes;
+/// `None` with a message saying the test skips it.
+pub fn pyspdxtools() -> Option<PathBuf> {
+    let from_env = std::env::var_os("FORGE_PYSPDXTOOLS").map(PathBuf::from);
+    let on_path = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("pyspdxtools")).find(|p| p.is_file()));
+    let ci = Some(PathBuf::from("/opt/spdx-tools/bin/pyspdxtools")).filter(|p| p.is_file());
+    let found = from_env.or(on_path).or(ci);
+    if found.is_none() {
+        eprintln!("SKIP: pyspdxtools is not installed (.ci/setup.d/spdx-tools.sh installs it)");
+    }
+    found
+}
