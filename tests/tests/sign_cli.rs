@@ -202,8 +202,12 @@ fn the_key_comes_from_the_flag_then_the_environment_then_the_config_file() {
     assert_eq!(signer(true, true, true), Some(ids[0].clone()));
     assert_eq!(signer(false, true, true), Some(ids[1].clone()));
     assert_eq!(signer(false, false, true), Some(ids[2].clone()));
-    // Unsigned again: the envelope of the earlier record is removed, not left stale.
+    // Unsigned again: the envelope of the earlier record is removed, not left stale,
+    // and verify (without --key) checks the rebuild alone.
     assert_eq!(signer(false, false, false), None);
+    let out = verify(d, &d.join("o.provenance.json"), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("signature:"), "{}", text(&out));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Args;
 use forge_engine::build::{self, Options};
-use forge_engine::dsse;
+use forge_engine::dsse::{self, VerifyingKey};
 use forge_engine::registry::Registry;
 use forge_store::Store;
 
@@ -93,54 +93,84 @@ enum Signed {
     Refused(String),
 }
 
-/// Reads PROVENANCE (a record or an envelope) and checks the signature as the
-/// command's help says.
-fn signed_record(path: &Path, key: Option<&Path>) -> anyhow::Result<Signed> {
+/// What PROVENANCE names: the record's text (absent when PROVENANCE is the envelope
+/// itself), where its envelope is, and the envelope when there is one.
+struct Input {
+    record: Option<String>,
+    envelope_path: PathBuf,
+    envelope: Option<serde_json::Value>,
+}
+
+fn read_input(path: &Path) -> anyhow::Result<Input> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not a JSON provenance record", path.display()))?;
-    let public = key.map(sign::read_public_key).transpose()?;
-    let (record, envelope_path) =
-        if sign::is_envelope(&v) { (None, path.to_owned()) } else { (Some(text), sign::envelope_path(path)) };
+    if sign::is_envelope(&v) {
+        return Ok(Input { record: None, envelope_path: path.to_owned(), envelope: Some(v) });
+    }
+    let envelope_path = sign::envelope_path(path);
     let envelope = match std::fs::read_to_string(&envelope_path) {
-        Ok(t) => serde_json::from_str::<serde_json::Value>(&t)
-            .with_context(|| format!("{} is not a JSON envelope", envelope_path.display()))?,
-        Err(_) if public.is_some() => {
-            return Ok(Signed::Refused(format!(
+        Ok(t) => Some(
+            serde_json::from_str(&t).with_context(|| format!("{} is not a JSON envelope", envelope_path.display()))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", envelope_path.display())),
+    };
+    Ok(Input { record: Some(text), envelope_path, envelope })
+}
+
+/// Reads PROVENANCE (a record or an envelope) and checks the signature as the
+/// command's help says.
+fn signed_record(path: &Path, key: Option<&Path>) -> anyhow::Result<Signed> {
+    let public = key.map(sign::read_public_key).transpose()?;
+    let input = read_input(path)?;
+    let Some(envelope) = &input.envelope else {
+        return Ok(match public {
+            Some(_) => Signed::Refused(format!(
                 "NOT SIGNED {}: there is no envelope {}; the build ran without a signing key",
                 path.display(),
-                envelope_path.display()
-            )))
+                input.envelope_path.display()
+            )),
+            None => Signed::Record(input.record.unwrap_or_default()),
+        });
+    };
+    let signers = dsse::signer_ids(envelope).join(", ");
+    match check_envelope(envelope, input.record.as_deref(), public.as_ref()) {
+        Ok(payload) => {
+            match public {
+                Some(k) => println!("signature: good, by key {}", dsse::key_id(&k)),
+                None => println!("signature: not checked (signed by key {signers}); pass --key PUB.pem to check it"),
+            }
+            Ok(Signed::Record(payload))
         }
-        Err(_) => return Ok(Signed::Record(record.unwrap_or_default())),
-    };
-    let refused = |why: String| Ok(Signed::Refused(format!("SIGNATURE REFUSED {}: {why}", envelope_path.display())));
-    let payload = match &public {
-        Some(k) => match dsse::verify(&envelope, k) {
-            Ok((_, payload)) => payload,
-            Err(e) => return refused(e.to_string()),
-        },
-        None => match dsse::payload_unverified(&envelope) {
-            Ok(payload) => payload,
-            Err(e) => return refused(e.to_string()),
-        },
-    };
-    if envelope["payloadType"] != dsse::IN_TOTO_PAYLOAD_TYPE {
-        return refused(format!("the payload type is {}, not {}", envelope["payloadType"], dsse::IN_TOTO_PAYLOAD_TYPE));
+        Err(why) => Ok(Signed::Refused(format!("SIGNATURE REFUSED {}: {why}", input.envelope_path.display()))),
     }
-    let Ok(payload) = String::from_utf8(payload) else { return refused("the payload is not UTF-8".into()) };
-    let signers = dsse::signer_ids(&envelope).join(", ");
-    if record.as_ref().is_some_and(|r| r != &payload) {
-        return refused(format!(
-            "it signs another record than {} (signed by key {signers}): the record was altered after signing",
-            path.display()
+}
+
+/// The envelope's payload when its signature verifies with `public` (or, without a
+/// key, when it is well formed), it is an in-toto statement, and it is `record`
+/// byte for byte; otherwise why not.
+fn check_envelope(
+    envelope: &serde_json::Value,
+    record: Option<&str>,
+    public: Option<&VerifyingKey>,
+) -> Result<String, String> {
+    let payload = match public {
+        Some(k) => dsse::verify(envelope, k).map(|(_, payload)| payload),
+        None => dsse::payload_unverified(envelope),
+    }
+    .map_err(|e| e.to_string())?;
+    if envelope["payloadType"] != dsse::IN_TOTO_PAYLOAD_TYPE {
+        return Err(format!("the payload type is {}, not {}", envelope["payloadType"], dsse::IN_TOTO_PAYLOAD_TYPE));
+    }
+    let payload = String::from_utf8(payload).map_err(|_| "the payload is not UTF-8".to_owned())?;
+    if record.is_some_and(|r| r != payload) {
+        let signers = dsse::signer_ids(envelope).join(", ");
+        return Err(format!(
+            "it signs another record than the one beside it (signed by key {signers}): the record was altered after signing"
         ));
     }
-    match public {
-        Some(k) => println!("signature: good, by key {}", dsse::key_id(&k)),
-        None => println!("signature: not checked (signed by key {signers}); pass --key PUB.pem to check it"),
-    }
-    Ok(Signed::Record(payload))
+    Ok(payload)
 }
 
 pub fn verify(store_flag: Option<PathBuf>, registry: &Registry, a: VerifyArgs) -> anyhow::Result<ExitCode> {
