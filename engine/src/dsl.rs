@@ -14,7 +14,7 @@
 //! ```
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use forge_store::{Hash, StorePath};
 
@@ -111,10 +111,21 @@ impl Source {
     }
 }
 
+/// What a package builder knows of a package it declared, beyond its derivation:
+/// what bills of materials list (`sbom::inputs_of`). Not part of any hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageInfo {
+    pub name: String,
+    pub version: String,
+    /// The node of its source: a fetched archive or a git checkout.
+    pub source: NodeId,
+}
+
 /// The build graph under construction.
 pub struct Forge {
     nodes: Vec<Node>,
     by_out: HashMap<StorePath, NodeId>,
+    package_info: HashMap<NodeId, PackageInfo>,
     memo: HashMap<String, Box<dyn Any + Send + Sync>>,
     in_progress: Vec<String>,
     system: String,
@@ -137,6 +148,7 @@ impl Forge {
         Forge {
             nodes: Vec::new(),
             by_out: HashMap::new(),
+            package_info: HashMap::new(),
             memo: HashMap::new(),
             in_progress: Vec::new(),
             system: system.to_owned(),
@@ -153,6 +165,29 @@ impl Forge {
 
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0 as usize]
+    }
+
+    /// Every node `targets` need, themselves included.
+    pub fn closure(&self, targets: &[NodeId]) -> BTreeSet<NodeId> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<NodeId> = targets.to_vec();
+        while let Some(id) = stack.pop() {
+            if seen.insert(id) {
+                stack.extend(self.node(id).deps.iter().copied());
+            }
+        }
+        seen
+    }
+
+    /// What the package builder recorded about node `id`, if it declared it.
+    pub fn package_info(&self, id: NodeId) -> Option<&PackageInfo> {
+        self.package_info.get(&id)
+    }
+
+    /// Records what `id` is as a package (name, version, source) for bills of
+    /// materials; package builders call it.
+    pub fn set_package_info(&mut self, id: NodeId, info: PackageInfo) {
+        self.package_info.insert(id, info);
     }
 
     /// The node producing `path`, if this graph has one.

@@ -75,6 +75,12 @@ pub enum Error {
     #[error(transparent)]
     Abi(#[from] crate::abi::AbiError),
 
+    #[error(transparent)]
+    Sbom(#[from] crate::sbom::SbomError),
+
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod build;
 pub mod builtins;
 pub mod check;
+pub mod config;
 pub mod diff;
 pub mod drv;
 pub mod dsl;

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::dsl::{Forge, Input, Package, RunStep, Source};
+use crate::dsl::{Forge, Input, Package, PackageInfo, RunStep, Source};
 use crate::error::{Error, Result};
 
 /// The default `SOURCE_DATE_EPOCH`: 2024-01-01T00:00:00Z. Packages that know their
@@ -172,6 +172,7 @@ impl<'f> PackageBuilder<'f> {
                 });
             }
         }
+        let source = archive.node();
         let src = if is_archive { self.forge.unpack(&format!("{full}-src"), &archive, 1)? } else { archive };
         let script = self.script(&src);
         let mut env = self.env.clone();
@@ -182,7 +183,10 @@ impl<'f> PackageBuilder<'f> {
         inputs.extend(self.inputs.iter().map(|p| p as &dyn Input));
         let sysroot: Vec<&dyn Input> = self.deps.iter().map(|d| d as &dyn Input).collect();
         let step = RunStep { name: &full, sysroot, inputs, script: &script, env };
-        self.forge.run(step)
+        let package = self.forge.run(step)?;
+        let info = PackageInfo { name: self.name.clone(), version: self.version.clone(), source };
+        self.forge.set_package_info(package.node(), info);
+        Ok(package)
     }
 
     fn script(&self, src: &Source) -> String {

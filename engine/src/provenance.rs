@@ -58,7 +58,7 @@ pub fn from_graph(
     subjects: &[(String, PathBuf)],
     meta: &Meta,
 ) -> Result<Value, ProvenanceError> {
-    let closure = closure(forge, targets);
+    let closure = forge.closure(targets);
     let mut subject = Vec::new();
     for (name, path) in subjects {
         let sha = sha256_file(path).map_err(|source| ProvenanceError::Subject {
@@ -105,18 +105,6 @@ pub fn to_canonical_json(record: &Value) -> String {
     let mut text = serde_json::to_string_pretty(record).unwrap_or_default();
     text.push('\n');
     text
-}
-
-/// Every node the targets need, themselves included.
-fn closure(forge: &Forge, targets: &[NodeId]) -> BTreeSet<NodeId> {
-    let mut seen = BTreeSet::new();
-    let mut stack: Vec<NodeId> = targets.to_vec();
-    while let Some(id) = stack.pop() {
-        if seen.insert(id) {
-            stack.extend(forge.node(id).deps.iter().copied());
-        }
-    }
-    seen
 }
 
 /// The fixed-output inputs as ResourceDescriptors, sorted by name then digest.

@@ -6,7 +6,9 @@
 //! applies explicit operations, all in an [`FsTree`]: ownership, modes,
 //! capabilities and device nodes are metadata, never host file ownership. Its
 //! output is a deterministic tar. `image` (version 1) writes that tar as ext4 of a
-//! fixed size, then as an Android sparse image, with the manifest auditors diff.
+//! fixed size, then as an Android sparse image, with the manifest auditors diff and,
+//! when asked (`sbom`), an SPDX 2.3 bill of materials: the apks of the tree's
+//! `lib/apk/db/installed` and the inputs the recipe passes ([`SbomArgs::for_rootfs`]).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -343,7 +345,38 @@ pub struct ImageArgs {
     /// Keep the raw image too (as big as `size`, mostly holes on disk).
     #[serde(default)]
     pub raw: bool,
+    /// Write `<name>.spdx.json` too. Optional, so that image derivations made before
+    /// it build to the same bytes.
+    #[serde(default)]
+    pub sbom: Option<SbomArgs>,
 }
+
+/// What the `image` builtin's bill of materials needs beyond the tree.
+#[derive(Deserialize, serde::Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SbomArgs {
+    /// `versionInfo` of the image's package (the release, `12.0-alpine`).
+    #[serde(default)]
+    pub version: String,
+    /// `creationInfo.created`, seconds since 1970: the recipe's SOURCE_DATE_EPOCH,
+    /// never the wall clock.
+    pub created: i64,
+    /// The compiled and fetched inputs of the root filesystem's closure.
+    #[serde(default)]
+    pub inputs: Vec<crate::sbom::Package>,
+}
+
+impl SbomArgs {
+    /// The arguments for an image of `rootfs`: its closure's inputs from the graph.
+    pub fn for_rootfs(forge: &crate::dsl::Forge, rootfs: &dyn crate::dsl::Input, version: &str, created: i64) -> Self {
+        let inputs = crate::sbom::inputs_of(forge, &[rootfs.node()]);
+        SbomArgs { version: version.to_owned(), created, inputs }
+    }
+}
+
+/// Names the `image` builtin in the SBOM's `creators`: its output depends on the
+/// builtin's version, not on forge's.
+const SBOM_TOOL: &str = "forge-builtin-image@1";
 
 /// Runs `image`: `out` is a directory with the sparse image, the manifest and,
 /// when asked, the raw image.
@@ -362,5 +395,111 @@ pub fn image(ctx: &Ctx<'_>, args: ImageArgs, out: &Path) -> Result<()> {
     let manifest = out.join(format!("{}.manifest", args.name));
     let file = fs::File::create(&manifest).map_err(Error::io(&manifest))?;
     crate::manifest::write_manifest(&tree, std::io::BufWriter::new(file))?;
+    if let Some(sbom) = &args.sbom {
+        write_sbom(&tree, &args, sbom, out)?;
+    }
     Ok(())
+}
+
+/// Writes `<name>.spdx.json`: the image (by the sha256 of `<name>.img`) CONTAINS the
+/// apks of the tree's apk database and is GENERATED_FROM the recipe's inputs.
+fn write_sbom(tree: &FsTree, args: &ImageArgs, sbom: &SbomArgs, out: &Path) -> Result<()> {
+    let image_file = format!("{}.img", args.name);
+    let sha = crate::provenance::sha256_file(&out.join(&image_file)).map_err(Error::io(out.join(&image_file)))?;
+    let mut packages = vec![crate::sbom::Package {
+        name: args.name.clone(),
+        version: sbom.version.clone(),
+        checksums: [("SHA256".to_owned(), sha)].into(),
+        file_name: Some(image_file),
+        comment: Some(format!("the Android sparse image of the ext4 filesystem labelled {}", args.label)),
+        ..Default::default()
+    }];
+    const INSTALLED: &str = "lib/apk/db/installed";
+    if let Some(node) = tree.get(INSTALLED) {
+        let crate::fstree::Kind::File(content) = &node.kind else {
+            return Err(Error::BadDerivation {
+                name: "builtin image".into(),
+                why: format!("/{INSTALLED} is not a file"),
+            });
+        };
+        let bytes = content.read_all().map_err(Error::io(INSTALLED))?;
+        let what = format!("/{INSTALLED} of the image");
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::BadDerivation { name: "builtin image".into(), why: format!("{what} is not UTF-8") })?;
+        packages.extend(crate::sbom::apk_packages(&text, &what)?);
+    }
+    packages.extend(sbom.inputs.iter().cloned());
+    let doc = crate::sbom::spdx(&args.name, &packages, sbom.created, SBOM_TOOL);
+    let path = out.join(format!("{}.spdx.json", args.name));
+    fs::write(&path, crate::sbom::to_canonical_json(&doc)).map_err(Error::io(&path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A rootfs tar at a store path under `root` holding `/lib/apk/db/installed`.
+    fn rootfs_with_db(root: &Path, installed: &str) -> StorePath {
+        let name = "rootfs.tar";
+        let p =
+            StorePath::for_source(&forge_store::Hash::of(forge_store::Algo::Sha256, installed.as_bytes()), name, &[])
+                .unwrap();
+        let mut tree = FsTree::new(0);
+        tree.mkdir_p("lib/apk/db", 0o755).unwrap();
+        tree.write("lib/apk/db/installed", installed.as_bytes().to_vec(), 0o644).unwrap();
+        let mut bytes = Vec::new();
+        crate::tar::write_tar(&tree, &mut bytes).unwrap();
+        fs::write(root.join(p.base_name()), bytes).unwrap();
+        p
+    }
+
+    fn run_image(root: &Path, rootfs: &StorePath, sbom: Option<serde_json::Value>, out: &Path) -> Result<()> {
+        let physical = |p: &StorePath| -> PathBuf { root.join(p.base_name()) };
+        let mut args =
+            serde_json::json!({ "rootfs": rootfs.to_string(), "size": "4M", "label": "t", "name": "system" });
+        if let Some(s) = sbom {
+            args["sbom"] = s;
+        }
+        crate::builtins::run(&Ctx { physical: &physical }, "image", 1, &args, out)
+    }
+
+    const MUSL: &str =
+        "C:Q1Ws0QU6ZK6X4Cy1kzyS1wL4Pf7Ww=\nP:musl\nV:1.2.5-r0\nA:x86_64\nL:MIT\nU:https://musl.libc.org/\n\n";
+
+    #[test]
+    fn image_writes_an_sbom_of_the_tree_apks_and_the_inputs_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = rootfs_with_db(dir.path(), MUSL);
+        let input = crate::sbom::Package {
+            name: "minirootfs.tar.gz".into(),
+            role: crate::sbom::Role::Input,
+            ..Default::default()
+        };
+        let sbom = serde_json::json!({ "version": "1.0", "created": 86_400, "inputs": [input] });
+        run_image(dir.path(), &rootfs, Some(sbom.clone()), &dir.path().join("a")).unwrap();
+        run_image(dir.path(), &rootfs, Some(sbom), &dir.path().join("b")).unwrap();
+        let text = fs::read_to_string(dir.path().join("a/system.spdx.json")).unwrap();
+        assert_eq!(text, fs::read_to_string(dir.path().join("b/system.spdx.json")).unwrap());
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["creationInfo"]["created"], "1970-01-02T00:00:00Z");
+        let names: Vec<&str> =
+            doc["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["minirootfs.tar.gz", "musl", "system"]);
+        let image_sha = crate::provenance::sha256_file(&dir.path().join("a/system.img")).unwrap();
+        assert!(text.contains(&image_sha), "the image is named by its sha256");
+
+        // Without `sbom` the output is what image@1 always wrote.
+        run_image(dir.path(), &rootfs, None, &dir.path().join("c")).unwrap();
+        assert!(!dir.path().join("c/system.spdx.json").exists());
+    }
+
+    #[test]
+    fn a_broken_apk_database_fails_the_image_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = rootfs_with_db(dir.path(), "P:musl\nV:1.2.5-r0\n\n");
+        let sbom = serde_json::json!({ "created": 0 });
+        let err = run_image(dir.path(), &rootfs, Some(sbom), &dir.path().join("a")).unwrap_err().to_string();
+        assert!(err.contains("/lib/apk/db/installed of the image") && err.contains("C:"), "{err}");
+    }
 }

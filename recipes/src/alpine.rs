@@ -7,7 +7,9 @@
 //! service, replaces Git LFS pointers by their pinned objects, adds the system's
 //! users, hostname and metadata files and the device layout (fstab, udev rules,
 //! configuration files, read-only root); the `image`
-//! builtin writes ext4 (4500M) and the Android sparse image with its manifest.
+//! builtin writes ext4 (4500M) and the Android sparse image with its manifest and
+//! its SPDX bill of materials (`system.spdx.json`: the apks of the minirootfs and the
+//! pinned inputs).
 //!
 //! What is not in the image yet (see docs/alpine.md): the Alpine package world
 //! (needs `forge lock alpine-system` against Alpine's live indexes and the apk
@@ -17,7 +19,7 @@
 //! The recipe takes a [`Release`], so tests run the same code on a fixture release.
 
 use forge_engine::dsl::{Forge, Image, Input};
-use forge_engine::rootfs::{LfsPin, Op};
+use forge_engine::rootfs::{LfsPin, Op, SbomArgs};
 use forge_engine::Result;
 use forge_store::StorePath;
 
@@ -104,11 +106,13 @@ pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
     let mut inputs: Vec<&dyn Input> = vec![&minirootfs, &agnos];
     inputs.extend(lfs_objects.iter().map(|o| o as &dyn Input));
     let rootfs = f.builtin(&format!("agnos-rootfs-{}", release.arch), "rootfs", 1, args, &inputs)?;
+    let sbom = SbomArgs::for_rootfs(f, &rootfs, &release.version, release.source_date_epoch);
     let image_args = serde_json::json!({
         "rootfs": rootfs.path().to_string(),
         "size": release.image_size,
         "label": "system",
         "name": "system",
+        "sbom": sbom,
     });
     Ok(f.builtin(&format!("agnos-system-{}", release.arch), "image", 1, image_args, &[&rootfs])?.into_image())
 }

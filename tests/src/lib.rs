@@ -35,6 +35,7 @@ pub fn example(store: &Path) -> Command {
     let mut cmd = Command::new(example_bin());
     cmd.arg("--store").arg(store);
     cmd.env_remove("FORGE_STORE").env_remove("FORGE_MIRRORS").env_remove("FORGE_EXAMPLE_SALT");
+    cmd.env_remove("FORGE_GIT_MIRRORS").env_remove("FORGE_CONFIG").env_remove("FORGE_SIGNING_KEY");
     cmd
 }
 
@@ -59,7 +60,8 @@ pub fn forge(store: &Path) -> Command {
     cmd.env_remove("FORGE_STORE")
         .env_remove("FORGE_MIRRORS")
         .env_remove("FORGE_GIT_MIRRORS")
-        .env_remove("FORGE_CONFIG");
+        .env_remove("FORGE_CONFIG")
+        .env_remove("FORGE_SIGNING_KEY");
     cmd
 }
 
@@ -112,4 +114,19 @@ pub fn nix_hash(path: &Path) -> String {
     let out = Command::new("nix-hash").args(["--type", "sha256", "--base32"]).arg(path).output().expect("run nix-hash");
     assert!(out.status.success(), "nix-hash {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The SPDX project's validator `pyspdxtools` (Python package spdx-tools):
+/// `$FORGE_PYSPDXTOOLS`, then PATH, then the venv .ci/setup.d/spdx-tools.sh makes;
+/// `None` with a message saying the test skips it.
+pub fn pyspdxtools() -> Option<PathBuf> {
+    let from_env = std::env::var_os("FORGE_PYSPDXTOOLS").map(PathBuf::from);
+    let on_path = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("pyspdxtools")).find(|p| p.is_file()));
+    let ci = Some(PathBuf::from("/opt/spdx-tools/bin/pyspdxtools")).filter(|p| p.is_file());
+    let found = from_env.or(on_path).or(ci);
+    if found.is_none() {
+        eprintln!("SKIP: pyspdxtools is not installed (.ci/setup.d/spdx-tools.sh installs it)");
+    }
+    found
 }

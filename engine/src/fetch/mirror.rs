@@ -84,7 +84,7 @@ pub const ENV_MIRRORS: &str = "FORGE_MIRRORS";
 /// The environment variable listing git mirrors as `URL=PATH` words.
 pub const ENV_GIT_MIRRORS: &str = "FORGE_GIT_MIRRORS";
 /// The environment variable naming the config file.
-pub const ENV_CONFIG: &str = "FORGE_CONFIG";
+pub use crate::config::ENV_CONFIG;
 
 impl Mirrors {
     /// Gathers mirrors from, in this order: the command line, `$FORGE_MIRRORS` /
@@ -99,9 +99,7 @@ impl Mirrors {
         if let Ok(v) = std::env::var(ENV_GIT_MIRRORS) {
             m.add_git(v.split_whitespace())?;
         }
-        if let Some(path) = config_path().filter(|p| p.is_file()) {
-            m.add_config(&path)?;
-        }
+        m.add_config_entries(&crate::config::load()?)?;
         Ok(m)
     }
 
@@ -125,26 +123,22 @@ impl Mirrors {
         Ok(())
     }
 
-    /// Reads a config file: `key = value` lines, `#` comments. Keys: `mirror`
-    /// (a path or URL) and `git-mirror` (`URL PATH`).
+    /// Takes the `mirror` (a path or URL) and `git-mirror` (`URL PATH`) lines of a
+    /// config file ([`crate::config`]); its other keys are for other parts of forge.
     pub fn add_config(&mut self, path: &Path) -> Result<(), Error> {
-        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-        for (i, line) in text.lines().enumerate() {
-            let bad = |why: &str| Error::Config { path: path.to_owned(), line: i + 1, why: why.to_owned() };
-            let line = line.split_once('#').map_or(line, |(before, _)| before).trim();
-            if line.is_empty() {
-                continue;
-            }
-            let (key, value) = line.split_once('=').ok_or_else(|| bad("expected `key = value`"))?;
-            let value = value.trim();
-            match key.trim() {
-                "mirror" => self.add_files([value]).map_err(|e| bad(&e.to_string()))?,
+        self.add_config_entries(&crate::config::read(path)?)
+    }
+
+    fn add_config_entries(&mut self, entries: &[crate::config::Entry]) -> Result<(), Error> {
+        for e in entries {
+            match e.key.as_str() {
+                "mirror" => self.add_files([e.value.as_str()]).map_err(|err| e.error(err.to_string()))?,
                 "git-mirror" => {
                     let (url, repo) =
-                        value.split_once(char::is_whitespace).ok_or_else(|| bad("expected `URL PATH`"))?;
+                        e.value.split_once(char::is_whitespace).ok_or_else(|| e.error("expected `URL PATH`"))?;
                     self.git.push((url.to_owned(), PathBuf::from(repo.trim())));
                 }
-                other => return Err(bad(&format!("unknown key `{other}` (known: mirror, git-mirror)"))),
+                _ => {}
             }
         }
         Ok(())
@@ -169,18 +163,8 @@ fn split_env_list(v: &str) -> Vec<&str> {
     }
 }
 
-/// The config file: `$FORGE_CONFIG`, else `$XDG_CONFIG_HOME/forge/config`, else
-/// `~/.config/forge/config`.
-pub fn config_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(ENV_CONFIG) {
-        return Some(PathBuf::from(p));
-    }
-    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        Some(x) => PathBuf::from(x),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
-    };
-    Some(base.join("forge/config"))
-}
+/// The config file ([`crate::config::path`]).
+pub use crate::config::path as config_path;
 
 #[cfg(test)]
 mod tests {

@@ -185,8 +185,8 @@ pub enum Error {
     #[error("invalid URL `{url}`: {why}")]
     BadUrl { url: String, why: String },
 
-    #[error("{path}:{line}: {why}")]
-    Config { path: PathBuf, line: usize, why: String },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 
     #[error("cannot set up the HTTP client: {why}")]
     Client { why: String },

@@ -20,6 +20,9 @@ fn main() -> std::process::ExitCode {
         .add("slow-once", "one 2-second step, for concurrent builds of the same recipe", slow_once)
         .add("chain-50", "50 trivial sandboxed steps, each needing the previous", |f| chain(f, 50))
         .add("fan-50", "50 independent trivial sandboxed steps", |f| fan(f, 50))
+        .add("hello-text", "one text file, a builtin step (signing and verify tests: no sandbox, no input)", |f| {
+            Ok(f.text("hello.txt", "hello\n")?.into())
+        })
         .add("texts-1000", "1000 builtin steps in a graph (no-op build benchmark)", |f| texts(f, 1000))
         .add(
             "alpine-fixture",

@@ -70,6 +70,12 @@ pub struct BuildArgs {
     /// Kill a sandboxed step that runs longer than this many seconds
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
+    /// Sign the provenance record with this Ed25519 private key (PKCS#8 PEM, as
+    /// `openssl genpkey -algorithm ed25519` writes it): writes
+    /// <output>.provenance.dsse.json. Also $FORGE_SIGNING_KEY and `signing-key` in the
+    /// config file
+    #[arg(long, value_name = "KEY.pem", conflicts_with = "check")]
+    sign_key: Option<PathBuf>,
     #[command(flatten)]
     fetch: FetchArgs,
     #[command(flatten)]
@@ -174,6 +180,7 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
     if a.check {
         return check(store, &forge, &targets, &opts, a.rounds);
     }
+    let key = super::sign::configured_key(a.sign_key.as_deref())?;
     let report = {
         let display = progress::for_terminal(a.json);
         build::build(store, &forge, &targets, &opts, display.as_ref(), &forge_engine::sandbox::interrupted)?
@@ -187,7 +194,7 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
         let folder = registry.get(name).ok().and_then(|r| r.output.clone()).unwrap_or_else(|| name.clone());
         let link = output_link(a.out.as_deref(), &folder, names.len());
         link_output(store, &link, out)?;
-        write_provenance(&forge, id, name, &link, &store.physical(out))?;
+        write_provenance(&forge, id, name, &link, &store.physical(out), key.as_ref())?;
         if !a.json {
             println!("{}", store.physical(out).display());
         }
@@ -197,8 +204,16 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
 
 /// Writes `<link>.provenance.json` beside the output link (never inside the
 /// artifact): an in-toto statement naming every file of the output by sha256, every
-/// fixed-output input and every derivation (docs/provenance.md).
-fn write_provenance(forge: &Forge, id: NodeId, recipe: &str, link: &Path, out: &Path) -> anyhow::Result<()> {
+/// fixed-output input and every derivation (docs/provenance.md); with a key, its
+/// signed envelope `<link>.provenance.dsse.json` too.
+fn write_provenance(
+    forge: &Forge,
+    id: NodeId,
+    recipe: &str,
+    link: &Path,
+    out: &Path,
+    key: Option<&forge_engine::dsse::SigningKey>,
+) -> anyhow::Result<()> {
     let mut subjects = Vec::new();
     collect_files(out, out, &mut subjects)?;
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -218,8 +233,13 @@ fn write_provenance(forge: &Forge, id: NodeId, recipe: &str, link: &Path, out: &
     let statement = forge_engine::provenance::from_graph(forge, &[id], &subjects, &meta)?;
     let mut file = link.as_os_str().to_owned();
     file.push(".provenance.json");
-    std::fs::write(&file, forge_engine::provenance::to_canonical_json(&statement))
-        .with_context(|| format!("cannot write {}", Path::new(&file).display()))?;
+    let file = PathBuf::from(file);
+    let record = forge_engine::provenance::to_canonical_json(&statement);
+    std::fs::write(&file, &record).with_context(|| format!("cannot write {}", file.display()))?;
+    if let Some(envelope) = super::sign::write_envelope(&file, &record, key)? {
+        let keyid = key.map(|k| forge_engine::dsse::key_id(&k.verifying_key())).unwrap_or_default();
+        eprintln!("signed {} with key {keyid}: {}", file.display(), envelope.display());
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod image;
 pub mod openrc;
 pub mod sandbox;
+pub mod sign;
 pub mod store;
 pub mod unpack;
 pub mod verify;
@@ -102,6 +103,15 @@ fn code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     }
     if cause.downcast_ref::<forge_engine::diff::DiffError>().is_some() {
         // Every diff error is about an input that could not be read as a tree.
+        return Some(exit::BAD_INPUT);
+    }
+    if let Some(e) = cause.downcast_ref::<forge_engine::dsse::DsseError>() {
+        use forge_engine::dsse::DsseError as D;
+        // A key that cannot be read is bad input; a signature that does not verify is
+        // a failed verification.
+        return Some(if matches!(e, D::Key { .. } | D::Io { .. }) { exit::BAD_INPUT } else { exit::FAILED });
+    }
+    if cause.downcast_ref::<forge_engine::config::ConfigError>().is_some() {
         return Some(exit::BAD_INPUT);
     }
     if cause.downcast_ref::<forge_engine::openrc::Error>().is_some() {
