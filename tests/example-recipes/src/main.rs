@@ -137,7 +137,8 @@ fn cycle_b(f: &mut Forge) -> Result<Target> {
 }
 
 /// The system recipe on a fixture release: the same code as `alpine-system`, with
-/// pins the tests generate (a small minirootfs, a local agnos-builder repository).
+/// pins the tests generate (a small minirootfs, a local agnos-builder repository, and
+/// optionally a signed repository with `repositories`, `world` and `lock_file`).
 fn alpine_fixture(f: &mut Forge) -> Result<Target> {
     let bad = |why: String| forge_engine::Error::Recipe { recipe: "alpine-fixture".into(), why };
     let file =
@@ -155,8 +156,16 @@ fn alpine_fixture(f: &mut Forge) -> Result<Target> {
         agnos_nar_hash: s("agnos_nar_hash")?,
         image_size: s("image_size")?,
         source_date_epoch: v["source_date_epoch"].as_i64().unwrap_or(0),
+        repositories: strings(&v["repositories"]),
+        world: strings(&v["world"]),
+        lock_file: v["lock_file"].as_str().unwrap_or_default().into(),
     };
     Ok(forge_recipes::alpine::system(f, &release)?.into())
+}
+
+/// A JSON array of strings (absent: empty).
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
 }
 
 fn nondeterministic(f: &mut Forge) -> Result<Target> {

@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod fetch_git;
 pub mod hash;
 pub mod image;
+pub mod lock;
 pub mod openrc;
 pub mod sandbox;
 pub mod store;
