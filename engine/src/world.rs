@@ -194,8 +194,8 @@ pub fn lock(world: &ApkWorld, fetcher: &Fetcher, log: &mut dyn FnMut(&str)) -> R
     let mut repos = Vec::new();
     let mut indexes = Vec::new();
     for (i, r) in world.repositories.iter().enumerate() {
-        let (repo, summary) =
-            read_index(world, r, i, fetcher, &keys, scratch.path()).map_err(context(&format!("repository {}", r.url)))?;
+        let (repo, summary) = read_index(world, r, i, fetcher, &keys, scratch.path())
+            .map_err(context(&format!("repository {}", r.url)))?;
         log(&format!("{}: {} packages, signed by {}", summary.url, summary.packages, summary.signer));
         repos.push(repo);
         indexes.push(summary);
@@ -301,10 +301,20 @@ pub fn write_lock(world: &ApkWorld, lock: &Lock) -> Result<bool> {
 /// How one package differs between two locks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
-    Added { name: String, version: String },
-    Removed { name: String, version: String },
+    Added {
+        name: String,
+        version: String,
+    },
+    Removed {
+        name: String,
+        version: String,
+    },
     /// Another version, or the same version with other bytes (a rebuild).
-    Changed { name: String, old: String, new: String },
+    Changed {
+        name: String,
+        old: String,
+        new: String,
+    },
 }
 
 impl std::fmt::Display for Change {

@@ -272,6 +272,9 @@ fn an_unreachable_unpinned_file_names_every_source_tried() {
     let err = f.fetch_unpinned("the index of /repo", &[url.clone()], &tmp.path().join("i")).unwrap_err();
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains(&url) && text.contains("not found") && text.contains("repo/x86_64/APKINDEX.tar.gz"), "{text}");
+    assert!(
+        text.contains(&url) && text.contains("not found") && text.contains("repo/x86_64/APKINDEX.tar.gz"),
+        "{text}"
+    );
     assert!(!tmp.path().join("i").exists());
 }

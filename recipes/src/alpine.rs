@@ -72,11 +72,7 @@ pub fn release(arch: &str) -> Release {
 /// The system image of `release`.
 pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
     let urls: Vec<&str> = release.minirootfs_urls.iter().map(String::as_str).collect();
-    let minirootfs = f.fetch(
-        &minirootfs_name(release),
-        &urls,
-        &format!("sha256:{}", release.minirootfs_sha256),
-    )?;
+    let minirootfs = f.fetch(&minirootfs_name(release), &urls, &format!("sha256:{}", release.minirootfs_sha256))?;
     let agnos = f.git(
         "agnos-builder-userspace",
         &release.agnos_url,
@@ -116,10 +112,10 @@ pub fn package_world(release: &Release) -> Result<Option<ApkWorld>> {
     let repositories = release.repositories.iter().map(|r| ApkRepository::parse(r)).collect::<Result<Vec<_>>>()?;
     Ok(Some(ApkWorld {
         // The lock file's stem names the world: `alpine-3.20-x86_64`.
-        name: release.lock_file.file_stem().map_or_else(
-            || format!("alpine-{}", release.arch),
-            |s| s.to_string_lossy().into_owned(),
-        ),
+        name: release
+            .lock_file
+            .file_stem()
+            .map_or_else(|| format!("alpine-{}", release.arch), |s| s.to_string_lossy().into_owned()),
         arch: release.arch.clone(),
         repositories,
         keys: PinnedKeys {

@@ -105,8 +105,7 @@ fn locking_pins_the_highest_versions_by_sha256_with_the_inputs_and_rewrites_noth
     let world = fixture(dir.path(), &["app"]);
     let (got, log) = run_lock(&world);
     let locked = got.unwrap();
-    let names: Vec<(&str, &str)> =
-        locked.lock.packages.iter().map(|e| (e.name.as_str(), e.version.as_str())).collect();
+    let names: Vec<(&str, &str)> = locked.lock.packages.iter().map(|e| (e.name.as_str(), e.version.as_str())).collect();
     assert_eq!(names, [("app", "2.0-r0"), ("musl", "1.2.5-r0")]);
     for e in &locked.lock.packages {
         let file = dir.path().join(format!("repo/main/x86_64/{}-{}.apk", e.name, e.version));
@@ -176,7 +175,9 @@ fn an_unsatisfiable_world_names_the_chain_that_fails() {
     let err = run_lock(&world).0.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("world -> app>=3: no such version (available: 2.0-r0, 1.0-r0)"), "{text}");
-    assert!(matches!(&err, Error::World { source, .. } if matches!(**source, Error::Apk(ref a) if a.is_unsatisfiable())));
+    assert!(
+        matches!(&err, Error::World { source, .. } if matches!(**source, Error::Apk(ref a) if a.is_unsatisfiable()))
+    );
 }
 
 #[test]
@@ -218,7 +219,10 @@ fn changes_list_added_removed_upgraded_and_rebuilt_packages() {
     old.packages.push(apk_lock::LockEntry { name: "zzz".into(), ..old.packages[0].clone() });
     old.packages[1].sha256[0] ^= 1;
     let text: Vec<String> = changes(&old, &new).iter().map(ToString::to_string).collect();
-    assert_eq!(text, ["~ app 1.0-r0 -> 2.0-r0", "+ extra 1.0-r0", "~ musl 1.2.5-r0 (rebuilt: new checksum)", "- zzz 1.0-r0"]);
+    assert_eq!(
+        text,
+        ["~ app 1.0-r0 -> 2.0-r0", "+ extra 1.0-r0", "~ musl 1.2.5-r0 (rebuilt: new checksum)", "- zzz 1.0-r0"]
+    );
 }
 
 #[test]

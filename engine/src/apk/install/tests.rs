@@ -368,7 +368,8 @@ fn packages_of_the_base_database_left_out_of_the_install_are_reported() {
     let files = [entry("etc", Kind::Dir, 0o755, b""), entry("etc/hello", Kind::File, 0o644, b"hi")];
     let apk = built("hello", &files, &[], |_| {});
     let mut tree = FsTree::new(0);
-    tree.write("lib/apk/db/installed", b"C:Q1x\nP:hello\nV:0.9-r0\n\nC:Q1y\nP:scanelf\nV:1-r0\n\n".to_vec(), 0o644).unwrap();
+    tree.write("lib/apk/db/installed", b"C:Q1x\nP:hello\nV:0.9-r0\n\nC:Q1y\nP:scanelf\nV:1-r0\n\n".to_vec(), 0o644)
+        .unwrap();
     let report = install(&mut tree, &[ToInstall { apk: &apk, tag: None }], &InstallOptions::default()).unwrap();
     assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
     assert!(report.notes[0].contains("lists scanelf not installed here"), "{:?}", report.notes);
