@@ -269,7 +269,7 @@ fn an_unreachable_unpinned_file_names_every_source_tried() {
     let tmp = tempfile::tempdir().unwrap();
     let url = srv.url("/repo/x86_64/APKINDEX.tar.gz");
     let f = fetcher(vec![Mirror::Dir(tmp.path().join("m"))], opts());
-    let err = f.fetch_unpinned("the index of /repo", &[url.clone()], &tmp.path().join("i")).unwrap_err();
+    let err = f.fetch_unpinned("the index of /repo", std::slice::from_ref(&url), &tmp.path().join("i")).unwrap_err();
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
     let text = err.to_string();
     assert!(

@@ -320,7 +320,7 @@ impl Fetcher {
                 Source::Remote(url) => self.download(name, url, algo, &part),
             };
             match got {
-                Ok((actual, size)) if expected.map_or(true, |h| *h == actual) => {
+                Ok((actual, size)) if expected.is_none_or(|h| *h == actual) => {
                     std::fs::rename(&part, dest).map_err(Error::io(dest))?;
                     return Ok(Ok((Fetched { source: shown, size }, actual)));
                 }
