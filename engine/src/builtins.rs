@@ -375,15 +375,8 @@ mod tests {
         .unwrap();
         let info =
             PkgInfo { name: "hello".into(), version: "1.0-r0".into(), arch: "x86_64".into(), ..PkgInfo::default() };
-        let file = |path: &str, kind, content: &[u8]| build::BuildEntry {
-            path: path.into(),
-            kind,
-            mode: if kind == Kind::Dir { 0o755 } else { 0o644 },
-            uid: 0,
-            gid: 0,
-            link_target: None,
-            content: content.to_vec(),
-            xattrs: vec![],
+        let file = |path: &str, kind, content: &[u8]| {
+            build::BuildEntry::new(path, kind, if kind == Kind::Dir { 0o755 } else { 0o644 }, content)
         };
         let entries = [file("etc", Kind::Dir, b""), file("etc/hello", Kind::File, b"hi\n")];
         let apk = build::build(&entries, &info, &[], &key, &build::BuildOptions::default()).unwrap();

@@ -204,23 +204,14 @@ fn fixture_apk(key: &forge_engine::apk::sign::SigningKey, p: &(&str, &str, &str,
     };
     let dir = if name == "chrony-openrc" { "etc/init.d" } else { "usr/share/fixture" };
     let file_name = if name == "chrony-openrc" { "chronyd".to_owned() } else { name.to_owned() };
-    let entry = |path: String, kind: Kind, mode: u32, content: &[u8]| build::BuildEntry {
-        path,
-        kind,
-        mode,
-        uid: 0,
-        gid: 0,
-        link_target: None,
-        content: content.to_vec(),
-        xattrs: vec![],
-    };
     let mut entries: Vec<build::BuildEntry> = Vec::new();
     let mut at = String::new();
     for part in dir.split('/') {
         at = if at.is_empty() { part.to_owned() } else { format!("{at}/{part}") };
-        entries.push(entry(at.clone(), Kind::Dir, 0o755, b""));
+        entries.push(build::BuildEntry::new(&at, Kind::Dir, 0o755, b""));
     }
-    entries.push(entry(format!("{dir}/{file_name}"), Kind::File, 0o755, format!("{name} {version}\n").as_bytes()));
+    let content = format!("{name} {version}\n");
+    entries.push(build::BuildEntry::new(&format!("{dir}/{file_name}"), Kind::File, 0o755, content.as_bytes()));
     let scripts = if name == "chrony" {
         vec![package::Script { kind: package::ScriptKind::PreInstall, content: CHRONY_PRE_INSTALL.as_bytes().to_vec() }]
     } else {

@@ -29,16 +29,7 @@ fn apk(name: &str, version: &str, deps: &str, provides: &str) -> Vec<u8> {
         provides: parse(provides),
         ..PkgInfo::default()
     };
-    let file = BuildEntry {
-        path: format!("usr/share/{name}"),
-        kind: Kind::File,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        link_target: None,
-        content: version.as_bytes().to_vec(),
-        xattrs: vec![],
-    };
+    let file = BuildEntry::new(&format!("usr/share/{name}"), Kind::File, 0o644, version.as_bytes());
     build::build(&[file], &info, &[], &test_key(), &BuildOptions::default()).unwrap()
 }
 

@@ -14,16 +14,7 @@ fn text(tree: &FsTree, path: &str) -> String {
 }
 
 fn entry(path: &str, kind: Kind, mode: u32, content: &[u8]) -> BuildEntry {
-    BuildEntry {
-        path: path.into(),
-        kind,
-        mode,
-        uid: 0,
-        gid: 0,
-        link_target: None,
-        content: content.to_vec(),
-        xattrs: vec![],
-    }
+    BuildEntry::new(path, kind, mode, content)
 }
 
 fn built(name: &str, entries: &[BuildEntry], scripts: &[Script], edit: impl FnOnce(&mut PkgInfo)) -> Apk {
