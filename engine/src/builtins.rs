@@ -164,6 +164,29 @@ struct ApkInstallArgs {
     /// SOURCE_DATE_EPOCH of every entry.
     #[serde(default)]
     epoch: i64,
+    /// Trust also the key files in a directory of a tarball (the pinned minirootfs'
+    /// `etc/apk/keys`): the root of trust of a locked world.
+    #[serde(default, rename = "keysFrom")]
+    keys_from: Option<KeysFrom>,
+    /// `given` (the default: install in the order of `apks`) or `dependencies` (each
+    /// package after what it depends on, see [`crate::apk::install::dependency_order`]).
+    #[serde(default)]
+    order: InstallOrder,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysFrom {
+    tarball: StorePath,
+    dir: String,
+}
+
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum InstallOrder {
+    #[default]
+    Given,
+    Dependencies,
 }
 
 #[derive(Deserialize)]
@@ -212,26 +235,17 @@ fn apk_install(ctx: &Ctx<'_>, args: ApkInstallArgs, out: &Path) -> Result<()> {
         }
     }
     let keys_dir = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
-    let mut key_files = Vec::new();
-    for k in &args.keys {
-        let (path, name) = k.path_and_name();
-        if name.is_empty() || name.contains('/') || name.starts_with('.') {
-            let why = format!("key name {name:?} is not a plain file name");
-            return Err(Error::BadDerivation { name: "builtin apk-install".into(), why });
-        }
-        let host = (ctx.physical)(path);
-        let pem = fs::read(&host).map_err(Error::io(&host))?;
-        let at = keys_dir.path().join(name);
-        fs::write(&at, &pem).map_err(Error::io(&at))?;
-        key_files.push((name.to_owned(), pem));
-    }
+    let key_files = trusted_keys(ctx, &args, keys_dir.path())?;
     let keys = Keys::open(keys_dir.path())?;
     let apks =
         args.apks.iter().map(|a| package::read_file(&(ctx.physical)(&a.path), &keys)).collect::<Result<Vec<_>, _>>()?;
-    let list: Vec<install::ToInstall<'_>> = apks
-        .iter()
-        .zip(&args.apks)
-        .map(|(apk, a)| install::ToInstall { apk, tag: a.repository.strip_prefix('@') })
+    let order: Vec<usize> = match args.order {
+        InstallOrder::Given => (0..apks.len()).collect(),
+        InstallOrder::Dependencies => install::dependency_order(&apks.iter().collect::<Vec<_>>()),
+    };
+    let list: Vec<install::ToInstall<'_>> = order
+        .into_iter()
+        .map(|i| install::ToInstall { apk: &apks[i], tag: args.apks[i].repository.strip_prefix('@') })
         .collect();
     let world = args.world.iter().map(|w| Dep::parse(w, "world")).collect::<Result<Vec<_>, _>>()?;
     let repositories = args
@@ -250,6 +264,41 @@ fn apk_install(ctx: &Ctx<'_>, args: ApkInstallArgs, out: &Path) -> Result<()> {
     crate::tar::write_tar(&tree, &mut w)?;
     std::io::Write::flush(&mut w).map_err(Error::io(out))?;
     Ok(())
+}
+
+/// Writes every trusted key into `dir` and returns them as `(name, PEM)`: the `keys`
+/// store paths, then the files of `keysFrom` (a key of the same name given both ways
+/// must be the same bytes).
+fn trusted_keys(ctx: &Ctx<'_>, args: &ApkInstallArgs, dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let bad = |why: String| Error::BadDerivation { name: "builtin apk-install".into(), why };
+    let mut found: Vec<(String, Vec<u8>)> = Vec::new();
+    for k in &args.keys {
+        let (path, name) = k.path_and_name();
+        let host = (ctx.physical)(path);
+        found.push((name.to_owned(), fs::read(&host).map_err(Error::io(&host))?));
+    }
+    if let Some(from) = &args.keys_from {
+        let mut tarball = crate::fstree::FsTree::new(0);
+        tarball.add_tar_file(&(ctx.physical)(&from.tarball))?;
+        let keys = crate::apk::keys::in_tree(&tarball, &from.dir)?;
+        if keys.is_empty() {
+            return Err(bad(format!("{} holds no key files in {}", from.tarball, from.dir)));
+        }
+        found.extend(keys);
+    }
+    found.sort();
+    found.dedup();
+    if let Some(w) = found.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(bad(format!("two different keys are named {:?}", w[0].0)));
+    }
+    for (name, pem) in &found {
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(bad(format!("key name {name:?} is not a plain file name")));
+        }
+        let at = dir.join(name);
+        fs::write(&at, pem).map_err(Error::io(&at))?;
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -326,15 +375,8 @@ mod tests {
         .unwrap();
         let info =
             PkgInfo { name: "hello".into(), version: "1.0-r0".into(), arch: "x86_64".into(), ..PkgInfo::default() };
-        let file = |path: &str, kind, content: &[u8]| build::BuildEntry {
-            path: path.into(),
-            kind,
-            mode: if kind == Kind::Dir { 0o755 } else { 0o644 },
-            uid: 0,
-            gid: 0,
-            link_target: None,
-            content: content.to_vec(),
-            xattrs: vec![],
+        let file = |path: &str, kind, content: &[u8]| {
+            build::BuildEntry::new(path, kind, if kind == Kind::Dir { 0o755 } else { 0o644 }, content)
         };
         let entries = [file("etc", Kind::Dir, b""), file("etc/hello", Kind::File, b"hi\n")];
         let apk = build::build(&entries, &info, &[], &key, &build::BuildOptions::default()).unwrap();
@@ -379,6 +421,62 @@ mod tests {
             let listing = String::from_utf8(out.stdout).unwrap();
             assert!(out.status.success() && listing.contains("etc/hello") && listing.contains("lib/apk/db/installed"));
         }
+    }
+
+    /// A gzip'd tar holding `files` (path, content), as a store file.
+    fn tarball(root: &Path, name: &str, files: &[(&str, &[u8])]) -> StorePath {
+        let mut tree = crate::fstree::FsTree::new(0);
+        for (path, content) in files {
+            tree.mkdir_p(Path::new(path).parent().unwrap().to_str().unwrap(), 0o755).unwrap();
+            tree.write(path, content.to_vec(), 0o644).unwrap();
+        }
+        let mut tar = Vec::new();
+        crate::tar::write_tar(&tree, &mut tar).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        store_file(root, name, &gz.finish().unwrap())
+    }
+
+    #[test]
+    fn apk_install_trusts_the_keys_of_a_pinned_tarball_and_orders_by_dependencies() {
+        use crate::apk::{build, dep::Dep, pkginfo::PkgInfo, sign::SigningKey};
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/apk/testdata/forge-test@example.invalid-1.rsa");
+        let key = SigningKey::load(&key_path).unwrap();
+        let pem = key.public_key_pem();
+        let key_file = format!("etc/apk/keys/{}", key.name);
+        let rootfs = tarball(dir.path(), "minirootfs.tar.gz", &[(&key_file, pem.as_bytes())]);
+        let apk = |name: &str, deps: &str| {
+            let info = PkgInfo {
+                name: name.into(),
+                version: "1.0-r0".into(),
+                arch: "x86_64".into(),
+                depends: deps.split_whitespace().map(|d| Dep::parse(d, "t").unwrap()).collect(),
+                ..PkgInfo::default()
+            };
+            let bytes = build::build(&[], &info, &[], &key, &build::BuildOptions::default()).unwrap();
+            store_file(dir.path(), &format!("{name}-1.0-r0.apk"), &bytes)
+        };
+        let (app, lib) = (apk("app", "lib"), apk("lib", ""));
+        let args = |keys_dir: &str| {
+            serde_json::json!({
+                "base": rootfs, "apks": [{"path": app}, {"path": lib}], "world": ["app"],
+                "keysFrom": {"tarball": rootfs, "dir": keys_dir}, "order": "dependencies",
+            })
+        };
+        let physical = ctx_for(dir.path());
+        let ctx = Ctx { physical: &physical };
+        let out = dir.path().join("o");
+        run(&ctx, "apk-install", 1, &args("etc/apk/keys"), &out).unwrap();
+        let mut tree = crate::fstree::FsTree::new(0);
+        tree.add_tar_file(&out).unwrap();
+        let crate::fstree::Kind::File(db) = &tree.get("/lib/apk/db/installed").unwrap().kind else { panic!() };
+        let db = String::from_utf8(db.read_all().unwrap()).unwrap();
+        let (l, a) = (db.find("P:lib\n").unwrap(), db.find("P:app\n").unwrap());
+        assert!(l < a, "lib is installed before app, which needs it:\n{db}");
+
+        let err = run(&ctx, "apk-install", 1, &args("etc/none"), &dir.path().join("o2")).unwrap_err().to_string();
+        assert!(err.contains("holds no key files in etc/none"), "{err}");
     }
 
     #[test]

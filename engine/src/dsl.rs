@@ -18,8 +18,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use forge_store::{Hash, StorePath};
 
+use crate::apk::lock::Lock;
 use crate::drv::{Builder, Derivation};
 use crate::error::{Error, Result};
+use crate::world::ApkWorld;
 
 /// Index of a node in a [`Forge`] graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -121,6 +123,16 @@ pub struct PackageInfo {
     pub source: NodeId,
 }
 
+/// A package world a recipe declared (see [`Forge::apk_world`]) and its lock, if read.
+#[derive(Clone, Debug)]
+pub struct DeclaredWorld {
+    pub world: ApkWorld,
+    /// `None`: no lock file, or locks are ignored ([`Forge::ignore_locks`]).
+    pub lock: Option<Lock>,
+    /// The registry recipe that declared it (`forge lock` takes this name).
+    pub recipe: Option<String>,
+}
+
 /// The build graph under construction.
 pub struct Forge {
     nodes: Vec<Node>,
@@ -129,6 +141,8 @@ pub struct Forge {
     memo: HashMap<String, Box<dyn Any + Send + Sync>>,
     in_progress: Vec<String>,
     system: String,
+    worlds: Vec<DeclaredWorld>,
+    ignore_locks: bool,
 }
 
 impl Default for Forge {
@@ -152,6 +166,8 @@ impl Forge {
             memo: HashMap::new(),
             in_progress: Vec::new(),
             system: system.to_owned(),
+            worlds: Vec::new(),
+            ignore_locks: false,
         }
     }
 
@@ -339,6 +355,92 @@ impl Forge {
     /// Wraps a node as a handle of the type its recipe promises.
     pub fn target(&self, node: NodeId) -> Target {
         Target { node, path: self.node(node).out().clone() }
+    }
+
+    /// Declares an Alpine package world (see [`crate::world`]) and returns its lock when
+    /// the lock file exists: the recipe installs exactly that with
+    /// [`Forge::apk_install_world`]. With no lock file it gets `None` and composes without
+    /// the world (`forge show` and `forge build` say so, naming `forge lock RECIPE`). A
+    /// lock made for another arch, other repositories or another world is an error that
+    /// says to run `forge lock` again.
+    ///
+    /// ```
+    /// use forge_engine::dsl::Forge;
+    /// use forge_engine::world::{ApkRepository, ApkWorld, PinnedKeys};
+    /// let world = ApkWorld {
+    ///     name: "demo-x86_64".into(),
+    ///     arch: "x86_64".into(),
+    ///     repositories: vec![ApkRepository::parse("https://example.invalid/alpine/v3.20/main").unwrap()],
+    ///     keys: PinnedKeys {
+    ///         name: "minirootfs.tar.gz".into(),
+    ///         urls: vec!["https://example.invalid/minirootfs.tar.gz".into()],
+    ///         hash: format!("sha256:{}", "0".repeat(64)),
+    ///         dir: "etc/apk/keys".into(),
+    ///     },
+    ///     world: vec!["busybox".into()],
+    ///     lock_file: "/nonexistent/demo.lock".into(),
+    /// };
+    /// let mut f = Forge::new();
+    /// assert!(f.apk_world(world).unwrap().is_none());
+    /// assert_eq!(f.apk_worlds()[0].world.name, "demo-x86_64");
+    /// ```
+    pub fn apk_world(&mut self, world: ApkWorld) -> Result<Option<Lock>> {
+        let recipe = self.current_recipe();
+        let lock = if self.ignore_locks { None } else { world.read_lock()? };
+        if let Some(why) = lock.as_ref().and_then(|l| world.stale(l)) {
+            return Err(Error::StaleLock {
+                world: world.name.clone(),
+                path: world.lock_file.clone(),
+                why,
+                recipe: recipe.clone().unwrap_or_else(|| "RECIPE".into()),
+            });
+        }
+        self.worlds.push(DeclaredWorld { world, lock: lock.clone(), recipe });
+        Ok(lock)
+    }
+
+    /// Every package world declared so far, in order.
+    pub fn apk_worlds(&self) -> &[DeclaredWorld] {
+        &self.worlds
+    }
+
+    /// Makes [`Forge::apk_world`] read no lock file (`forge lock`, which is about to
+    /// write them, declares recipes this way).
+    pub fn ignore_locks(&mut self) {
+        self.ignore_locks = true;
+    }
+
+    /// The registry recipe being declared (the outermost `recipe:NAME` memo key).
+    fn current_recipe(&self) -> Option<String> {
+        self.in_progress.iter().find_map(|k| k.strip_prefix("recipe:")).map(str::to_owned)
+    }
+
+    /// Installs a locked world over `base` (a root filesystem tarball or tree): each
+    /// locked `.apk` is a fixed-output download pinned by the lock's sha256, the world's
+    /// key tarball is fetched as declared (the same node as the recipe's own fetch of
+    /// it), and the `apk-install` builtin verifies every package against those keys,
+    /// installs them in dependency order and writes apk's database. The result is a tar.
+    pub fn apk_install_world(
+        &mut self,
+        name: &str,
+        base: &dyn Input,
+        world: &ApkWorld,
+        lock: &Lock,
+        epoch: i64,
+    ) -> Result<Rootfs> {
+        let key_urls: Vec<&str> = world.keys.urls.iter().map(String::as_str).collect();
+        let keys = self.fetch(&world.keys.name, &key_urls, &world.keys.hash)?;
+        let mut apks = Vec::with_capacity(lock.packages.len());
+        for e in &lock.packages {
+            let (file, url, hash) = crate::world::apk_download(e);
+            apks.push(self.fetch(&file, &[&url], &hash)?);
+        }
+        let paths: Vec<String> = apks.iter().map(|a| a.path().to_string()).collect();
+        let args =
+            crate::world::install_args(world, lock, &base.path().to_string(), &keys.path().to_string(), &paths, epoch);
+        let mut inputs: Vec<&dyn Input> = vec![base, &keys];
+        inputs.extend(apks.iter().map(|a| a as &dyn Input));
+        Ok(self.builtin(name, "apk-install", 1, args, &inputs)?.into_rootfs())
     }
 }
 

@@ -36,6 +36,21 @@ pub enum Error {
 
     #[error("two different derivations, `{first}` and `{second}`, claim the output {path}")]
     ConflictingOutputs { path: String, first: String, second: String },
+
+    #[error("package world `{world}`: {context}: {source}")]
+    World {
+        world: String,
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
+
+    #[error(
+        "package world `{world}`: the lock {} was made for another world ({why}); run `forge lock {recipe}` to \
+         resolve it again",
+        path.display()
+    )]
+    StaleLock { world: String, path: std::path::PathBuf, why: String, recipe: String },
     #[error(transparent)]
     FsTree(#[from] crate::fstree::FsTreeError),
 

@@ -36,5 +36,6 @@ pub mod sparse;
 pub mod tar;
 pub mod vendor;
 pub mod why;
+pub mod world;
 
 pub use error::{Error, Result};

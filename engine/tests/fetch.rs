@@ -236,3 +236,45 @@ fn offline_with_missing_inputs_lists_all_of_them_and_says_how_to_vendor() {
     assert!(tmp.path().join("a").is_file(), "the present input is fetched all the same");
     assert!(srv.requests().is_empty(), "offline must not touch the network");
 }
+
+#[test]
+fn unpinned_files_come_from_a_mirror_under_the_url_path_never_by_file_name() {
+    let srv = TestServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = tmp.path().join("mirror");
+    // A file of the same name at the mirror's top must not be taken: it may be another
+    // repository's index.
+    fs::create_dir_all(mirror.join("alpine/v3.20/main/x86_64")).unwrap();
+    fs::write(mirror.join("APKINDEX.tar.gz"), b"another repository").unwrap();
+    fs::write(mirror.join("alpine/v3.20/main/x86_64/APKINDEX.tar.gz"), content()).unwrap();
+    let url = srv.url("/alpine/v3.20/main/x86_64/APKINDEX.tar.gz");
+    let dest = tmp.path().join("index");
+    let f = fetcher(vec![Mirror::Dir(mirror.clone())], FetchOptions { offline: true, ..opts() });
+    let (got, hash) = f.fetch_unpinned("the index", std::slice::from_ref(&url), &dest).unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), content());
+    assert_eq!(hash, Hash::of(Algo::Sha256, &content()));
+    assert!(got.source.contains("alpine/v3.20/main/x86_64"), "{}", got.source);
+    assert!(srv.requests().is_empty());
+
+    // Not in the mirror: the URL, whatever it serves.
+    srv.route("/alpine/v3.20/community/x86_64/APKINDEX.tar.gz", Route::Body(b"community".to_vec()));
+    let url = srv.url("/alpine/v3.20/community/x86_64/APKINDEX.tar.gz");
+    let (got, _) = no_mirrors().fetch_unpinned("the index", std::slice::from_ref(&url), &dest).unwrap();
+    assert_eq!((got.source, fs::read(&dest).unwrap()), (url, b"community".to_vec()));
+}
+
+#[test]
+fn an_unreachable_unpinned_file_names_every_source_tried() {
+    let srv = TestServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let url = srv.url("/repo/x86_64/APKINDEX.tar.gz");
+    let f = fetcher(vec![Mirror::Dir(tmp.path().join("m"))], opts());
+    let err = f.fetch_unpinned("the index of /repo", std::slice::from_ref(&url), &tmp.path().join("i")).unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&url) && text.contains("not found") && text.contains("repo/x86_64/APKINDEX.tar.gz"),
+        "{text}"
+    );
+    assert!(!tmp.path().join("i").exists());
+}

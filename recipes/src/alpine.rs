@@ -11,15 +11,17 @@
 //! its SPDX bill of materials (`system.spdx.json`: the apks of the minirootfs and the
 //! pinned inputs).
 //!
-//! What is not in the image yet (see docs/alpine.md): the Alpine package world
-//! (needs `forge lock alpine-system` against Alpine's live indexes and the apk
-//! installer), packages forge compiles (ModemManager, qtwayland, glibc runtime),
-//! and magic.py's Python environment.
+//! The Alpine package world ([`crate::alpine_world`]) is installed over the
+//! minirootfs from its lock (`recipes/data/alpine-3.20-<arch>.lock`, written by
+//! `forge lock alpine-system`); while no lock is committed the image has only the
+//! minirootfs' packages. Not in the image yet (see docs/alpine.md): packages forge
+//! compiles (ModemManager, qtwayland, glibc runtime) and magic.py's Python environment.
 //!
 //! The recipe takes a [`Release`], so tests run the same code on a fixture release.
 
-use forge_engine::dsl::{Forge, Image, Input};
+use forge_engine::dsl::{Forge, Image, Input, Source, Target};
 use forge_engine::rootfs::{LfsPin, Op, SbomArgs};
+use forge_engine::world::{ApkRepository, ApkWorld, PinnedKeys};
 use forge_engine::Result;
 use forge_store::StorePath;
 
@@ -43,6 +45,12 @@ pub struct Release {
     pub image_size: String,
     /// Seconds since the epoch: every mtime, and the date in `/BUILD`.
     pub source_date_epoch: i64,
+    /// Alpine repositories (`/etc/apk/repositories` lines). None: no package world.
+    pub repositories: Vec<String>,
+    /// The package world (apk dependencies), see [`crate::alpine_world`].
+    pub world: Vec<String>,
+    /// The world's lock file, written by `forge lock` and read by builds.
+    pub lock_file: std::path::PathBuf,
 }
 
 /// AGNOS on Alpine 3.20.3 for `arch`, with the pins of ../shared/fixtures/alpine/README.md
@@ -66,17 +74,16 @@ pub fn release(arch: &str) -> Release {
         lfs: LFS_PINS.iter().map(|(path, oid, size, _)| LfsObject::new(path, oid, *size)).collect(),
         image_size: "4500M".to_owned(),
         source_date_epoch: 1_727_740_800, // 2024-10-01, near Alpine 3.20.3's release
+        repositories: crate::alpine_world::repositories("v3.20"),
+        world: crate::alpine_world::world(),
+        lock_file: crate::alpine_world::lock_file(arch),
     }
 }
 
 /// The system image of `release`.
 pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
     let urls: Vec<&str> = release.minirootfs_urls.iter().map(String::as_str).collect();
-    let minirootfs = f.fetch(
-        &format!("alpine-minirootfs-{}.tar.gz", release.arch),
-        &urls,
-        &format!("sha256:{}", release.minirootfs_sha256),
-    )?;
+    let minirootfs = f.fetch(&minirootfs_name(release), &urls, &format!("sha256:{}", release.minirootfs_sha256))?;
     let agnos = f.git(
         "agnos-builder-userspace",
         &release.agnos_url,
@@ -98,12 +105,13 @@ pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
     ];
     ops.extend(system_files(release));
     ops.extend(device_layout(agnos.path()));
+    let base = with_packages(f, release, &minirootfs)?;
     let args = serde_json::json!({
-        "base": minirootfs.path().to_string(),
+        "base": base.path().to_string(),
         "epoch": release.source_date_epoch,
         "ops": ops,
     });
-    let mut inputs: Vec<&dyn Input> = vec![&minirootfs, &agnos];
+    let mut inputs: Vec<&dyn Input> = vec![&base, &agnos];
     inputs.extend(lfs_objects.iter().map(|o| o as &dyn Input));
     let rootfs = f.builtin(&format!("agnos-rootfs-{}", release.arch), "rootfs", 1, args, &inputs)?;
     let sbom = SbomArgs::for_rootfs(f, &rootfs, &release.version, release.source_date_epoch);
@@ -115,6 +123,51 @@ pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
         "sbom": sbom,
     });
     Ok(f.builtin(&format!("agnos-system-{}", release.arch), "image", 1, image_args, &[&rootfs])?.into_image())
+}
+
+/// The release's package world: its repositories, the keys of its pinned minirootfs
+/// (`/etc/apk/keys`, the root of trust), its world, arch and lock file. `None` for a
+/// release without repositories.
+pub fn package_world(release: &Release) -> Result<Option<ApkWorld>> {
+    if release.repositories.is_empty() {
+        return Ok(None);
+    }
+    let repositories = release.repositories.iter().map(|r| ApkRepository::parse(r)).collect::<Result<Vec<_>>>()?;
+    Ok(Some(ApkWorld {
+        // The lock file's stem names the world: `alpine-3.20-x86_64`.
+        name: release
+            .lock_file
+            .file_stem()
+            .map_or_else(|| format!("alpine-{}", release.arch), |s| s.to_string_lossy().into_owned()),
+        arch: release.arch.clone(),
+        repositories,
+        keys: PinnedKeys {
+            name: minirootfs_name(release),
+            urls: release.minirootfs_urls.clone(),
+            hash: format!("sha256:{}", release.minirootfs_sha256),
+            dir: "etc/apk/keys".into(),
+        },
+        world: release.world.clone(),
+        lock_file: release.lock_file.clone(),
+    }))
+}
+
+/// The minirootfs with the locked package world installed over it (apk-install), or the
+/// minirootfs alone while no lock is committed (`forge show`/`build` then say to run
+/// `forge lock`).
+fn with_packages(f: &mut Forge, release: &Release, minirootfs: &Source) -> Result<Target> {
+    let Some(world) = package_world(release)? else { return Ok(minirootfs.clone().into()) };
+    match f.apk_world(world.clone())? {
+        Some(lock) => {
+            let name = format!("alpine-packages-{}", release.arch);
+            Ok(f.apk_install_world(&name, minirootfs, &world, &lock, release.source_date_epoch)?.into())
+        }
+        None => Ok(minirootfs.clone().into()),
+    }
+}
+
+fn minirootfs_name(release: &Release) -> String {
+    format!("alpine-minirootfs-{}.tar.gz", release.arch)
 }
 
 /// Users, hostname, hosts, capabilities and the metadata files (inventory, 6.1).
@@ -373,5 +426,28 @@ mod tests {
         assert_eq!(lfs_destination("userspace/usr/comma/setup").as_deref(), Some("/usr/comma/setup"));
         assert_eq!(lfs_destination("userspace/files/weston"), None);
         assert!(LFS_PINS.iter().all(|(_, oid, _, commit)| oid.len() == 64 && commit.len() == 40));
+    }
+
+    #[test]
+    fn the_real_release_declares_its_world_from_main_and_community_with_the_minirootfs_keys() {
+        let mut f = Forge::new();
+        let release = release("x86_64");
+        system(&mut f, &release).unwrap();
+        let declared = &f.apk_worlds()[0];
+        let w = &declared.world;
+        assert_eq!(w.name, "alpine-3.20-x86_64");
+        assert!(w.lock_file.ends_with("recipes/data/alpine-3.20-x86_64.lock"));
+        let repos: Vec<String> = w.repositories.iter().map(ApkRepository::line).collect();
+        assert_eq!(repos, crate::alpine_world::repositories("v3.20"));
+        assert_eq!(w.keys.name, "alpine-minirootfs-x86_64.tar.gz");
+        assert_eq!(w.keys.hash, format!("sha256:{}", release.minirootfs_sha256));
+        assert_eq!(w.keys.dir, "etc/apk/keys");
+        assert_eq!(w.world, crate::alpine_world::world());
+        if !w.lock_file.exists() {
+            // Without a lock the rootfs starts from the minirootfs itself.
+            assert!(declared.lock.is_none());
+            let rootfs = f.nodes().iter().find(|n| n.drv.name == "agnos-rootfs-x86_64").unwrap();
+            assert!(rootfs.drv.canonical_json().contains("alpine-minirootfs-x86_64.tar.gz"));
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! `forge_cli::main_with(forge_recipes::registry())`.
 
 pub mod alpine;
+pub mod alpine_world;
 pub mod bootstrap;
 pub mod examples;
 

@@ -31,6 +31,28 @@ pub struct BuildEntry {
     pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
+impl BuildEntry {
+    /// An entry owned by root, without link target or xattrs (set the fields for those).
+    ///
+    /// ```
+    /// use forge_engine::apk::{build::BuildEntry, tarball::Kind};
+    /// let e = BuildEntry::new("usr/bin/hi", Kind::File, 0o755, b"#!/bin/sh\n");
+    /// assert_eq!((e.uid, e.gid, e.link_target), (0, 0, None));
+    /// ```
+    pub fn new(path: &str, kind: Kind, mode: u32, content: &[u8]) -> BuildEntry {
+        BuildEntry {
+            path: path.to_owned(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            link_target: None,
+            content: content.to_vec(),
+            xattrs: vec![],
+        }
+    }
+}
+
 /// How to build.
 #[derive(Clone, Copy, Debug)]
 pub struct BuildOptions {
@@ -63,16 +85,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<BuildEntry>) -> Result<()> {
         let rel = path.strip_prefix(root).unwrap_or(&path);
         let rel = rel.to_str().ok_or_else(|| Error::format(&path.display().to_string(), "file name is not UTF-8"))?;
         let mode = meta.permissions().mode() & 0o7777;
-        let mut e = BuildEntry {
-            path: rel.to_owned(),
-            kind: Kind::File,
-            mode,
-            uid: 0,
-            gid: 0,
-            link_target: None,
-            content: vec![],
-            xattrs: vec![],
-        };
+        let mut e = BuildEntry::new(rel, Kind::File, mode, &[]);
         let ft = meta.file_type();
         if ft.is_dir() {
             e.kind = Kind::Dir;

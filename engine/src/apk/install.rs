@@ -161,8 +161,79 @@ pub fn install(tree: &mut FsTree, packages: &[ToInstall<'_>], opts: &InstallOpti
     for (apk, script) in pending {
         report.scripts.push(run_declaratively(tree, apk, script.kind, &script.content)?);
     }
+    let dropped = dropped_from_base_db(tree, packages);
+    if !dropped.is_empty() {
+        report.notes.push(format!(
+            "the base's /lib/apk/db/installed lists {} not installed here, so the new database omits \
+             them while their files stay (add them to the world)",
+            dropped.join(" ")
+        ));
+    }
     write_database(tree, packages, opts)?;
     Ok(report)
+}
+
+/// An installation order for `apks` (indices into it), as apk-tools sorts its changes:
+/// each package after those that provide what it depends on and what its `install_if`
+/// names; otherwise by name. A dependency cycle is cut where the walk, in name order,
+/// comes back to a package it is still visiting. Deterministic for a given set.
+pub fn dependency_order(apks: &[&Apk]) -> Vec<usize> {
+    let mut providers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, a) in apks.iter().enumerate() {
+        providers.entry(&a.info.name).or_default().push(i);
+        for p in &a.info.provides {
+            providers.entry(&p.name).or_default().push(i);
+        }
+    }
+    let mut by_name: Vec<usize> = (0..apks.len()).collect();
+    by_name.sort_by(|&a, &b| apks[a].info.name.cmp(&apks[b].info.name).then(a.cmp(&b)));
+    for list in providers.values_mut() {
+        list.sort_by(|&a, &b| apks[a].info.name.cmp(&apks[b].info.name).then(a.cmp(&b)));
+    }
+    let mut state = vec![Visit::New; apks.len()];
+    let mut order = Vec::with_capacity(apks.len());
+    for i in by_name {
+        visit(i, apks, &providers, &mut state, &mut order);
+    }
+    order
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    New,
+    Visiting,
+    Done,
+}
+
+fn visit(i: usize, apks: &[&Apk], providers: &BTreeMap<&str, Vec<usize>>, state: &mut [Visit], order: &mut Vec<usize>) {
+    if state[i] != Visit::New {
+        return;
+    }
+    state[i] = Visit::Visiting;
+    let info = &apks[i].info;
+    for d in info.depends.iter().chain(&info.install_if).filter(|d| !d.conflict) {
+        for &j in providers.get(d.name.as_str()).into_iter().flatten() {
+            visit(j, apks, providers, state, order);
+        }
+    }
+    state[i] = Visit::Done;
+    order.push(i);
+}
+
+/// Packages the base tree's `/lib/apk/db/installed` lists that this install does not:
+/// their files stay in the tree, but the database written here no longer names them.
+fn dropped_from_base_db(tree: &FsTree, packages: &[ToInstall<'_>]) -> Vec<String> {
+    let Some(TreeKind::File(content)) = tree.get("/lib/apk/db/installed").map(|n| &n.kind) else { return Vec::new() };
+    let text = String::from_utf8_lossy(&content.read_all().unwrap_or_default()).into_owned();
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("P:"))
+        .filter(|n| !packages.iter().any(|p| p.apk.info.name == *n))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn label(apk: &Apk) -> String {

@@ -11,6 +11,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
 use super::{streams, tarball, Error, Result};
+use crate::fstree::{FsTree, Kind as TreeKind, Node, TreePath};
 
 /// A signature algorithm, named by the prefix of the signature file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -125,6 +126,59 @@ impl Keys {
     }
 }
 
+/// The keys in directory `dir` of a root filesystem tree (`etc/apk/keys` of a pinned
+/// minirootfs, the root of trust): each file as `(name, bytes)`, sorted by name.
+/// Symbolic links are followed inside the tree, never outside it (alpine-keys may link
+/// its keys from `/usr/share/apk/keys`); directories and dangling links are skipped.
+pub fn in_tree(tree: &FsTree, dir: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let what = format!("{dir} of the keys tarball");
+    let Some(node) = lookup(tree, dir) else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for (name, _) in node.children() {
+        let name = String::from_utf8(name.clone()).map_err(|_| Error::format(&what, "a key file name is not UTF-8"))?;
+        let Some(file) = lookup(tree, &format!("{dir}/{name}")) else { continue };
+        if let TreeKind::File(content) = &file.kind {
+            let bytes = content.read_all().map_err(|e| Error::format(&what, format!("{name}: {e}")))?;
+            out.push((name, bytes));
+        }
+    }
+    Ok(out)
+}
+
+/// The entry at `path`, following symbolic links (at most 16) and hard links inside the
+/// tree; absolute link targets start at the tree's root and `..` stops there.
+fn lookup<'t>(tree: &'t FsTree, path: &str) -> Option<&'t Node> {
+    let mut todo: Vec<String> = path.split('/').rev().filter(|c| !c.is_empty()).map(str::to_owned).collect();
+    let mut at: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                at.pop();
+                continue;
+            }
+            _ => at.push(c),
+        }
+        let node = tree.get(at.join("/"))?;
+        if let TreeKind::Symlink(target) = &node.kind {
+            hops += 1;
+            if hops > 16 {
+                return None;
+            }
+            at.pop();
+            let target = String::from_utf8_lossy(target).into_owned();
+            if target.starts_with('/') {
+                at.clear();
+            }
+            todo.extend(target.split('/').rev().filter(|c| !c.is_empty()).map(str::to_owned));
+        }
+    }
+    let path = TreePath::parse(at.join("/")).ok()?;
+    let node = tree.get_path(&path)?;
+    tree.data_node(&path, node).ok().map(|(_, n)| n)
+}
+
 /// Parses a PEM public key (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`).
 pub fn public_key_from_pem(pem: &str, path: &Path) -> Result<RsaPublicKey> {
     RsaPublicKey::from_public_key_pem(pem.trim())
@@ -190,6 +244,22 @@ mod tests {
         for name in ["../etc/passwd", "/etc/passwd", "..", ".", ""] {
             assert!(keys.get(name).unwrap().is_none(), "{name}");
         }
+    }
+
+    #[test]
+    fn keys_in_a_tree_are_its_files_with_links_followed_inside_the_tree() {
+        let mut tree = FsTree::new(0);
+        tree.write("usr/share/apk/keys/b.rsa.pub", b"B".to_vec(), 0o644).unwrap();
+        tree.write("etc/apk/keys/a.rsa.pub", b"A".to_vec(), 0o644).unwrap();
+        tree.symlink("etc/apk/keys/b.rsa.pub", "../../../usr/share/apk/keys/b.rsa.pub").unwrap();
+        tree.symlink("etc/apk/keys/c.rsa.pub", "/usr/share/apk/keys/b.rsa.pub").unwrap();
+        tree.symlink("etc/apk/keys/escape.pub", "../../../../../etc/passwd").unwrap();
+        tree.symlink("etc/apk/keys/loop.pub", "loop.pub").unwrap();
+        tree.mkdir_p("etc/apk/keys/sub", 0o755).unwrap();
+        let keys = in_tree(&tree, "etc/apk/keys").unwrap();
+        let names: Vec<(&str, &[u8])> = keys.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+        assert_eq!(names, [("a.rsa.pub", &b"A"[..]), ("b.rsa.pub", b"B"), ("c.rsa.pub", b"B")]);
+        assert!(in_tree(&tree, "etc/nothing").unwrap().is_empty());
     }
 
     #[test]

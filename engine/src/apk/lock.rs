@@ -1,6 +1,7 @@
 //! The apk lock file: what `forge lock` writes after resolving against live indexes and
 //! what `forge build` reads instead of any index. Format (docs/apk-lock.md): a header
-//! line, then one package a line, sorted by name, fields separated by a tab:
+//! line, the inputs it was resolved from (`# arch: `, `# repository: `, `# world: `
+//! lines), then one package a line, sorted by name, fields separated by a tab:
 //! `name version arch repository checksum sha256 size url`.
 
 use std::fmt::Write as _;
@@ -54,9 +55,26 @@ impl LockEntry {
     }
 }
 
-/// A lock: packages sorted by name, one per name.
+/// What a lock was resolved from, so that a build can tell a lock made for another
+/// world from the one its recipe declares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LockInputs {
+    pub arch: String,
+    /// `/etc/apk/repositories` lines: `URL` or `@tag URL`, in the order given.
+    pub repositories: Vec<String>,
+    /// The world's dependencies, in the order given.
+    pub world: Vec<String>,
+}
+
+const ARCH_LINE: &str = "# arch: ";
+const REPOSITORY_LINE: &str = "# repository: ";
+const WORLD_LINE: &str = "# world: ";
+
+/// A lock: packages sorted by name, one per name, and the inputs they were resolved from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Lock {
+    /// `None` for a lock written without them (they are optional in the format).
+    pub inputs: Option<LockInputs>,
     pub packages: Vec<LockEntry>,
 }
 
@@ -67,12 +85,31 @@ impl Lock {
         if let Some(w) = packages.windows(2).find(|w| w[0].name == w[1].name) {
             return Err(Error::format("lock", format!("{} is locked twice", w[0].name)));
         }
-        Ok(Lock { packages })
+        Ok(Lock { inputs: None, packages })
+    }
+
+    /// The same lock, recording the inputs it was resolved from.
+    pub fn with_inputs(self, inputs: LockInputs) -> Lock {
+        Lock { inputs: Some(inputs), ..self }
+    }
+
+    /// The sum of the package sizes, in bytes.
+    pub fn total_size(&self) -> u64 {
+        self.packages.iter().map(|e| e.size).sum()
     }
 
     /// The lock as text (deterministic).
     pub fn to_text(&self) -> String {
-        let mut s = format!("{HEADER}\n{COLUMNS}\n");
+        let mut s = format!("{HEADER}\n");
+        if let Some(i) = &self.inputs {
+            let _ = writeln!(s, "{ARCH_LINE}{}", i.arch);
+            for r in &i.repositories {
+                let _ = writeln!(s, "{REPOSITORY_LINE}{r}");
+            }
+            let _ = writeln!(s, "{WORLD_LINE}{}", i.world.join(" "));
+        }
+        s.push_str(COLUMNS);
+        s.push('\n');
         for e in &self.packages {
             let _ = writeln!(
                 s,
@@ -98,8 +135,10 @@ impl Lock {
             _ => return Err(Error::format(what, format!("not an apk lock: the first line must be {HEADER:?}"))),
         }
         let mut packages: Vec<LockEntry> = Vec::new();
+        let mut inputs: Option<LockInputs> = None;
         for (n, line) in lines {
             if line.starts_with('#') || line.is_empty() {
+                read_input_line(line, &mut inputs);
                 continue;
             }
             let at = format!("{what}:{}", n + 1);
@@ -114,7 +153,7 @@ impl Lock {
             }
             packages.push(entry);
         }
-        Ok(Lock { packages })
+        Ok(Lock { inputs, packages })
     }
 
     /// Reads a lock file.
@@ -133,6 +172,17 @@ impl Lock {
     /// The entry for a name.
     pub fn get(&self, name: &str) -> Option<&LockEntry> {
         self.packages.binary_search_by(|e| e.name.as_str().cmp(name)).ok().map(|i| &self.packages[i])
+    }
+}
+
+/// Records an `# arch: `, `# repository: ` or `# world: ` line; other comments are left.
+fn read_input_line(line: &str, inputs: &mut Option<LockInputs>) {
+    if let Some(arch) = line.strip_prefix(ARCH_LINE) {
+        inputs.get_or_insert_with(LockInputs::default).arch = arch.trim().to_owned();
+    } else if let Some(repo) = line.strip_prefix(REPOSITORY_LINE) {
+        inputs.get_or_insert_with(LockInputs::default).repositories.push(repo.trim().to_owned());
+    } else if let Some(world) = line.strip_prefix(WORLD_LINE) {
+        inputs.get_or_insert_with(LockInputs::default).world = world.split_whitespace().map(str::to_owned).collect();
     }
 }
 

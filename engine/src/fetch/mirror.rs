@@ -71,6 +71,20 @@ pub fn name_key(url: &str) -> Option<String> {
     (!name.is_empty() && name != "." && name != ".." && !name.contains('\\')).then(|| name.to_owned())
 }
 
+/// The key under which a mirror serves a file not pinned by hash: the URL's path
+/// without the leading `/` (`alpine/v3.20/main/x86_64/APKINDEX.tar.gz`), so a copy of a
+/// repository tree serves it. `None` for URLs that are not http(s) or whose path is
+/// empty or holds `.`/`..` segments.
+pub fn path_key(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return None;
+    }
+    let path = parsed.path().trim_start_matches('/');
+    let ok = !path.is_empty() && path.split('/').all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains('\\'));
+    ok.then(|| path.to_owned())
+}
+
 /// Every mirror forge knows of, in the order they are tried.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mirrors {
@@ -181,6 +195,17 @@ mod tests {
         assert_eq!(name_key("https://h/p/musl-1.2.3.tar.gz?x=1#f").as_deref(), Some("musl-1.2.3.tar.gz"));
         assert_eq!(name_key("https://h/p/"), None);
         assert_eq!(name_key("https://h/.."), None);
+    }
+
+    #[test]
+    fn path_key_is_the_url_path_for_http_only() {
+        let key = path_key("https://h.test/alpine/v3.20/main/x86_64/APKINDEX.tar.gz?x=1");
+        assert_eq!(key.as_deref(), Some("alpine/v3.20/main/x86_64/APKINDEX.tar.gz"));
+        assert_eq!(path_key("file:///srv/repo/APKINDEX.tar.gz"), None);
+        assert_eq!(path_key("https://h.test/"), None);
+        assert_eq!(path_key("https://h.test/a//b"), None);
+        // The URL parser folds `..` away, so what is left never climbs out of the mirror.
+        assert_eq!(path_key("https://h.test/a/../../b").as_deref(), Some("b"));
     }
 
     #[test]

@@ -176,6 +176,9 @@ pub enum Error {
     #[error("{0}")]
     MissingInputs(MissingInputs),
 
+    #[error("cannot fetch {name}; tried:{}\nCheck the URL, or pass --mirror DIR holding a copy under the URL's path.", attempts_text(.attempts))]
+    Unreachable { name: String, attempts: Vec<Attempt> },
+
     #[error("{name}: no URL and no mirror to fetch it from")]
     NoSources { name: String },
 
@@ -212,7 +215,9 @@ impl Error {
     /// Every source tried, when the error is about a fetch.
     pub fn attempts(&self) -> &[Attempt] {
         match self {
-            Error::Failed { attempts, .. } | Error::Missing { attempts, .. } => attempts,
+            Error::Failed { attempts, .. } | Error::Missing { attempts, .. } | Error::Unreachable { attempts, .. } => {
+                attempts
+            }
             _ => &[],
         }
     }
@@ -257,36 +262,79 @@ impl Fetcher {
     /// a mismatching download is kept as `<dest>.mismatch-<n>`.
     pub fn fetch(&self, spec: &FetchSpec, dest: &Path) -> Result<Fetched> {
         let candidates = self.candidates(spec)?;
+        match self.first_good(&spec.name, candidates, spec.hash.algo(), Some(&spec.hash), dest)? {
+            Ok((fetched, _)) => Ok(fetched),
+            Err(attempts) if self.opts.offline && attempts.iter().any(|a| a.failure == Failure::Offline) => {
+                Err(Error::Missing { input: spec.into(), attempts })
+            }
+            Err(attempts) => Err(Error::Failed { name: spec.name.clone(), hash: spec.hash.clone(), attempts }),
+        }
+    }
+
+    /// Fetches a file whose content is not known in advance (a repository index, which
+    /// the caller then checks by its signature) into `dest`, and returns its sha256.
+    ///
+    /// Mirrors are asked for it under each URL's path (`https://host/alpine/v3.20/main/
+    /// x86_64/APKINDEX.tar.gz` is `alpine/v3.20/main/x86_64/APKINDEX.tar.gz` in a
+    /// mirror), never by file name alone: without a hash to check, a file of the same
+    /// name from another repository could not be told apart. Then the URLs are tried.
+    pub fn fetch_unpinned(&self, name: &str, urls: &[String], dest: &Path) -> Result<(Fetched, Hash)> {
+        let mut candidates = Vec::new();
+        for key in urls.iter().filter_map(|u| mirror::path_key(u)) {
+            for m in &self.mirrors.files {
+                let source = match m {
+                    Mirror::Dir(d) => Source::Local(d.join(&key)),
+                    Mirror::Url(_) => Source::Remote(m.locate(&key)),
+                };
+                candidates.push((format!("mirror {}", m.locate(&key)), source));
+            }
+        }
+        for url in urls {
+            candidates.push((url.clone(), upstream(url)?));
+        }
+        match self.first_good(name, candidates, Algo::Sha256, None, dest)? {
+            Ok(got) => Ok(got),
+            Err(attempts) => Err(Error::Unreachable { name: name.to_owned(), attempts }),
+        }
+    }
+
+    /// Tries `candidates` in order until one gives bytes (with hash `expected`, when
+    /// given); `Ok(Err(attempts))` when none did.
+    fn first_good(
+        &self,
+        name: &str,
+        candidates: Vec<(String, Source)>,
+        algo: Algo,
+        expected: Option<&Hash>,
+        dest: &Path,
+    ) -> Result<Result<(Fetched, Hash), Vec<Attempt>>> {
         if candidates.is_empty() {
-            return Err(Error::NoSources { name: spec.name.clone() });
+            return Err(Error::NoSources { name: name.to_owned() });
         }
         let part = sibling(dest, ".part");
         let mut attempts = Vec::new();
         for (i, (shown, source)) in candidates.into_iter().enumerate() {
             let got = match &source {
-                Source::Local(path) => copy_hashing(path, &part, spec.hash.algo()),
+                Source::Local(path) => copy_hashing(path, &part, algo),
                 Source::Remote(_) if self.opts.offline => Err(Failure::Offline),
-                Source::Remote(url) => self.download(spec, url, &part),
+                Source::Remote(url) => self.download(name, url, algo, &part),
             };
             match got {
-                Ok((actual, size)) if actual == spec.hash => {
+                Ok((actual, size)) if expected.is_none_or(|h| *h == actual) => {
                     std::fs::rename(&part, dest).map_err(Error::io(dest))?;
-                    return Ok(Fetched { source: shown, size });
+                    return Ok(Ok((Fetched { source: shown, size }, actual)));
                 }
                 Ok((actual, _)) => {
                     let kept = sibling(dest, &format!(".mismatch-{i}"));
                     std::fs::rename(&part, &kept).map_err(Error::io(&kept))?;
-                    let failure = Failure::HashMismatch { expected: spec.hash.clone(), actual, kept };
-                    attempts.push(Attempt { source: shown, failure });
+                    let expected = expected.cloned().unwrap_or_else(|| actual.clone());
+                    attempts.push(Attempt { source: shown, failure: Failure::HashMismatch { expected, actual, kept } });
                 }
                 Err(failure) => attempts.push(Attempt { source: shown, failure }),
             }
         }
         let _ = std::fs::remove_file(&part);
-        if self.opts.offline && attempts.iter().any(|a| a.failure == Failure::Offline) {
-            return Err(Error::Missing { input: spec.into(), attempts });
-        }
-        Err(Error::Failed { name: spec.name.clone(), hash: spec.hash.clone(), attempts })
+        Ok(Err(attempts))
     }
 
     /// Fetches every `(spec, dest)` in turn. Inputs missing offline do not stop
@@ -332,12 +380,12 @@ impl Fetcher {
         Ok(out)
     }
 
-    fn download(&self, spec: &FetchSpec, url: &str, part: &Path) -> Result<(Hash, u64), Failure> {
+    fn download(&self, name: &str, url: &str, algo: Algo, part: &Path) -> Result<(Hash, u64), Failure> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Failure::Unsupported);
         }
         let client = self.client.as_ref().ok_or(Failure::Offline)?;
-        http::Download { client, opts: &self.opts, name: &spec.name, url, algo: spec.hash.algo() }.run(part)
+        http::Download { client, opts: &self.opts, name, url, algo }.run(part)
     }
 }
 

@@ -140,7 +140,8 @@ fn cycle_b(f: &mut Forge) -> Result<Target> {
 }
 
 /// The system recipe on a fixture release: the same code as `alpine-system`, with
-/// pins the tests generate (a small minirootfs, a local agnos-builder repository).
+/// pins the tests generate (a small minirootfs, a local agnos-builder repository, and
+/// optionally a signed repository with `repositories`, `world` and `lock_file`).
 fn alpine_fixture(f: &mut Forge) -> Result<Target> {
     let bad = |why: String| forge_engine::Error::Recipe { recipe: "alpine-fixture".into(), why };
     let file =
@@ -160,6 +161,9 @@ fn alpine_fixture(f: &mut Forge) -> Result<Target> {
         lfs: lfs_pins(&v["lfs"]).ok_or_else(|| bad(format!("{file}: `lfs` must list {{path, oid, size}}")))?,
         image_size: s("image_size")?,
         source_date_epoch: v["source_date_epoch"].as_i64().unwrap_or(0),
+        repositories: strings(&v["repositories"]),
+        world: strings(&v["world"]),
+        lock_file: v["lock_file"].as_str().unwrap_or_default().into(),
     };
     Ok(forge_recipes::alpine::system(f, &release)?.into())
 }
@@ -172,6 +176,11 @@ fn lfs_pins(v: &serde_json::Value) -> Option<Vec<forge_recipes::alpine::LfsObjec
             Some(forge_recipes::alpine::LfsObject::new(r["path"].as_str()?, r["oid"].as_str()?, r["size"].as_u64()?))
         })
         .collect()
+}
+
+/// A JSON array of strings (absent: empty).
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
 }
 
 fn nondeterministic(f: &mut Forge) -> Result<Target> {

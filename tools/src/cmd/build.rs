@@ -26,7 +26,8 @@ pub struct ArchArg {
 }
 
 impl ArchArg {
-    fn forge(&self) -> Forge {
+    /// An empty graph for the chosen architecture.
+    pub(crate) fn forge(&self) -> Forge {
         match &self.arch {
             Some(a) => Forge::for_system(&format!("{a}-linux")),
             None => Forge::new(),
@@ -164,6 +165,7 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
         }
         None => {
             let (f, t) = declare(registry, &a.recipes, &a.arch)?;
+            print_world_notes(&f, false);
             (f, t, a.recipes.clone())
         }
     };
@@ -356,6 +358,7 @@ pub fn show(store: &Store, registry: &Registry, a: ShowArgs) -> anyhow::Result<E
             })
         })
         .collect();
+    print_world_notes(&forge, true);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(exit::code(exit::OK));
@@ -377,6 +380,29 @@ pub fn show(store: &Store, registry: &Registry, a: ShowArgs) -> anyhow::Result<E
         plan.count(State::ToBuild)
     );
     Ok(exit::code(exit::OK))
+}
+
+/// One line on stderr per package world the recipes declared: an unlocked one always
+/// (it is left out of the build), a locked one when `locked_too` (`forge show`).
+fn print_world_notes(forge: &Forge, locked_too: bool) {
+    for d in forge.apk_worlds() {
+        let (w, recipe) = (&d.world, d.recipe.as_deref().unwrap_or("RECIPE"));
+        let file = super::lock::shown(&w.lock_file);
+        match &d.lock {
+            None => eprintln!(
+                "note: {recipe}: package world {} is not locked ({file} is missing), so it is left out; \
+                 run `forge lock {recipe}`",
+                w.name
+            ),
+            Some(lock) if locked_too => eprintln!(
+                "package world {}: {} packages ({} bytes) pinned by {file}",
+                w.name,
+                lock.packages.len(),
+                lock.total_size()
+            ),
+            Some(_) => {}
+        }
+    }
 }
 
 /// One line saying what a step is: the URL and hash of a fetch, the builtin's name...

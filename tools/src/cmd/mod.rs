@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod fetch_git;
 pub mod hash;
 pub mod image;
+pub mod lock;
 pub mod openrc;
 pub mod sandbox;
 pub mod sign;
@@ -26,6 +27,9 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
 /// source chain themselves: unwrap them here.
 fn engine_code(e: &forge_engine::Error) -> u8 {
     use forge_engine::Error as E;
+    if let E::World { source, .. } = e {
+        return engine_code(source);
+    }
     let inner: Option<&(dyn std::error::Error + 'static)> = match e {
         E::Store(x) => Some(x),
         E::Sandbox(x) => Some(x),
@@ -46,7 +50,9 @@ fn engine_code(e: &forge_engine::Error) -> u8 {
     }
     match e {
         E::BadDerivation { .. } | E::UnknownRecipe { .. } | E::Cycle { .. } | E::MissingInput { .. } => exit::BAD_INPUT,
-        E::ConflictingOutputs { .. } | E::Recipe { .. } | E::UnknownBuiltin { .. } => exit::BAD_INPUT,
+        E::ConflictingOutputs { .. } | E::Recipe { .. } | E::UnknownBuiltin { .. } | E::StaleLock { .. } => {
+            exit::BAD_INPUT
+        }
         _ => exit::FAILED,
     }
 }
@@ -88,7 +94,7 @@ fn code_for(cause: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(e) = cause.downcast_ref::<forge_engine::fetch::Error>() {
         use forge_engine::fetch::Error as F;
         return Some(match e {
-            F::Failed { .. } | F::Io { .. } => exit::FAILED,
+            F::Failed { .. } | F::Unreachable { .. } | F::Io { .. } => exit::FAILED,
             F::Client { .. } => exit::ENVIRONMENT,
             _ => exit::BAD_INPUT,
         });

@@ -104,16 +104,7 @@ fn a_file_whose_content_disagrees_with_its_checksum_is_named() {
     // Re-sign a package whose data stream carries a wrong per-file checksum: the signature
     // and datahash then hold, and only the per-file check can catch it.
     let key = test_key();
-    let mut e = BuildEntry {
-        path: "f".into(),
-        kind: Kind::File,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        link_target: None,
-        content: b"real".to_vec(),
-        xattrs: vec![],
-    };
+    let mut e = BuildEntry::new("f", Kind::File, 0o644, b"real");
     let tar_ok = data_tar(&[&e], 0).unwrap();
     e.content = b"fake".to_vec();
     let tar_fake = data_tar(&[&e], 0).unwrap();
@@ -135,16 +126,7 @@ fn a_file_whose_content_disagrees_with_its_checksum_is_named() {
 
 #[test]
 fn traversal_paths_are_refused_when_building() {
-    let e = BuildEntry {
-        path: "../etc/passwd".into(),
-        kind: Kind::File,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        link_target: None,
-        content: vec![],
-        xattrs: vec![],
-    };
+    let e = BuildEntry::new("../etc/passwd", Kind::File, 0o644, &[]);
     let err = build(&[e], &info("x", "1"), &[], &test_key(), &BuildOptions::default()).unwrap_err();
     assert!(err.to_string().contains("../etc/passwd"));
 }

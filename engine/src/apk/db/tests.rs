@@ -24,14 +24,8 @@ fn installed_record_of_the_real_baselayout_matches_the_golden_bytes() {
 
 fn entry(path: &str, kind: Kind, mode: u32, content: &[u8]) -> BuildEntry {
     BuildEntry {
-        path: path.into(),
-        kind,
-        mode,
-        uid: 0,
-        gid: 0,
         link_target: (kind == Kind::Symlink).then(|| "target".to_owned()),
-        content: content.to_vec(),
-        xattrs: vec![],
+        ..BuildEntry::new(path, kind, mode, content)
     }
 }
 

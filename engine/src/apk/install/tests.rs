@@ -14,16 +14,7 @@ fn text(tree: &FsTree, path: &str) -> String {
 }
 
 fn entry(path: &str, kind: Kind, mode: u32, content: &[u8]) -> BuildEntry {
-    BuildEntry {
-        path: path.into(),
-        kind,
-        mode,
-        uid: 0,
-        gid: 0,
-        link_target: None,
-        content: content.to_vec(),
-        xattrs: vec![],
-    }
+    BuildEntry::new(path, kind, mode, content)
 }
 
 fn built(name: &str, entries: &[BuildEntry], scripts: &[Script], edit: impl FnOnce(&mut PkgInfo)) -> Apk {
@@ -337,4 +328,40 @@ fn the_result_is_byte_identical_twice_and_a_clean_ext4_image() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn dependency_order_puts_providers_first_and_install_if_packages_after_their_conditions() {
+    let f = |p: &str, k: Kind| entry(p, k, 0o644, b"x");
+    let musl = built("musl", &[f("lib", Kind::Dir)], &[], |i| {
+        i.provides = vec![Dep::parse("so:libc.musl-x86_64.so.1=1", "t").unwrap()];
+    });
+    let app = built("app", &[f("app", Kind::File)], &[], |i| {
+        i.depends = vec![Dep::parse("so:libc.musl-x86_64.so.1", "t").unwrap(), Dep::parse("zlib", "t").unwrap()];
+    });
+    let zlib = built("zlib", &[f("z", Kind::File)], &[], |i| i.depends = vec![Dep::parse("!old", "t").unwrap()]);
+    let app_doc = built("app-doc", &[f("d", Kind::File)], &[], |i| {
+        i.install_if = vec![Dep::parse("app", "t").unwrap(), Dep::parse("docs", "t").unwrap()];
+    });
+    // a and b need each other: the cycle is cut, both still come once.
+    let a = built("a", &[f("fa", Kind::File)], &[], |i| i.depends = vec![Dep::parse("b", "t").unwrap()]);
+    let b = built("b", &[f("fb", Kind::File)], &[], |i| i.depends = vec![Dep::parse("a", "t").unwrap()]);
+    let all = [&app_doc, &zlib, &b, &app, &musl, &a];
+    let names = |order: Vec<usize>| order.into_iter().map(|i| all[i].info.name.as_str()).collect::<Vec<_>>();
+    assert_eq!(names(dependency_order(&all)), ["b", "a", "musl", "zlib", "app", "app-doc"]);
+    let shuffled = [&a, &musl, &app, &b, &zlib, &app_doc];
+    let again: Vec<&str> = dependency_order(&shuffled).into_iter().map(|i| shuffled[i].info.name.as_str()).collect();
+    assert_eq!(again, ["b", "a", "musl", "zlib", "app", "app-doc"]);
+}
+
+#[test]
+fn packages_of_the_base_database_left_out_of_the_install_are_reported() {
+    let files = [entry("etc", Kind::Dir, 0o755, b""), entry("etc/hello", Kind::File, 0o644, b"hi")];
+    let apk = built("hello", &files, &[], |_| {});
+    let mut tree = FsTree::new(0);
+    tree.write("lib/apk/db/installed", b"C:Q1x\nP:hello\nV:0.9-r0\n\nC:Q1y\nP:scanelf\nV:1-r0\n\n".to_vec(), 0o644)
+        .unwrap();
+    let report = install(&mut tree, &[ToInstall { apk: &apk, tag: None }], &InstallOptions::default()).unwrap();
+    assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+    assert!(report.notes[0].contains("lists scanelf not installed here"), "{:?}", report.notes);
 }

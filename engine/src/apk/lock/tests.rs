@@ -35,6 +35,25 @@ fn lock_text_round_trips_and_is_sorted_whatever_the_input_order() {
 }
 
 #[test]
+fn the_inputs_a_lock_was_resolved_from_round_trip_in_its_header() {
+    let inputs = LockInputs {
+        arch: "aarch64".into(),
+        repositories: vec!["https://example.invalid/main".into(), "@edge https://example.invalid/edge".into()],
+        world: vec!["busybox".into(), "openrc>=0.50".into()],
+    };
+    let lock = Lock::new(vec![entry("a")]).unwrap().with_inputs(inputs);
+    let text = lock.to_text();
+    assert!(text.starts_with(&format!(
+        "{HEADER}\n# arch: aarch64\n# repository: https://example.invalid/main\n\
+         # repository: @edge https://example.invalid/edge\n# world: busybox openrc>=0.50\n# name\t"
+    )));
+    assert_eq!(Lock::parse(&text, "t").unwrap(), lock);
+    // Without them (an older or hand-made lock) the inputs are unknown, not empty.
+    assert_eq!(Lock::parse(&Lock::new(vec![entry("a")]).unwrap().to_text(), "t").unwrap().inputs, None);
+    assert_eq!(lock.total_size(), 1234);
+}
+
+#[test]
 fn lock_file_write_and_read_agree() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("apk.lock");
