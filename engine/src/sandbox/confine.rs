@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
 use landlock::{
@@ -15,19 +16,23 @@ use nix::sys::signal::{signal, SigHandler, SigSet, Signal};
 use nix::sys::stat::{umask, Mode};
 
 use super::wire::{Failure, Report, Request, Step};
-use super::{seccomp, sys};
+use super::{seccomp, sys, tty};
 
-/// Sets up and execs the builder; on failure reports why and exits 127.
-pub(crate) fn exec_builder(req: &Request) -> ! {
-    let Err(failure) = confine_and_exec(req);
+/// Sets up and execs the builder (in a new session on `terminal`, the slave of the
+/// sandbox's pty, when the run has one); on failure reports why and exits 127.
+pub(crate) fn exec_builder(req: &Request, terminal: Option<RawFd>) -> ! {
+    let Err(failure) = confine_and_exec(req, terminal);
     Report::Failed(failure).send();
     // SAFETY: leaving the forked child without running the parent's atexit handlers.
     unsafe { libc::_exit(127) }
 }
 
-fn confine_and_exec(req: &Request) -> Result<Infallible, Failure> {
+fn confine_and_exec(req: &Request, terminal: Option<RawFd>) -> Result<Infallible, Failure> {
     let spec = &req.spec;
     default_signals();
+    if let Some(slave) = terminal {
+        tty::make_controlling(slave)?;
+    }
     umask(Mode::from_bits_truncate(0o022));
     let cwd = spec.working_dir();
     nix::unistd::chdir(cwd).map_err(Failure::at(Step::Cwd, cwd))?;

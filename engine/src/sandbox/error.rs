@@ -168,6 +168,12 @@ pub(crate) fn diagnose(step: Step, errno: i32, host: &Host) -> (String, String) 
              (Debian: apt-get install qemu-user-static binfmt-support), or use Linux 6.7 or newer"
                 .into(),
         ),
+        Step::Terminal => (
+            format!("no terminal could be made in the sandbox (a private devpts instance, {kernel})"),
+            "run without a terminal: give forge's stdin a file or a pipe (`forge shell RECIPE < script`), \
+             or use a kernel with CONFIG_UNIX98_PTYS (every distribution kernel has it)"
+                .into(),
+        ),
         _ => (
             format!("the kernel refused this step on {kernel}"),
             "check the error above; forge needs Linux 5.13+ with user namespaces, overlayfs and Landlock".into(),

@@ -13,7 +13,7 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::helper::HELPER_ARG;
-use super::wire::{Failure, Request, Step, STATUS_FD};
+use super::wire::{Failure, Request, Step, CHANNEL_FD, STATUS_FD};
 use super::SandboxError;
 
 /// First byte of the binary record the child writes when it fails before exec
@@ -28,13 +28,16 @@ pub(crate) struct Started {
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
     pub status: OwnedFd,
+    /// forge's end of an interactive run's channel (see [`CHANNEL_FD`]).
+    pub channel: Option<OwnedFd>,
 }
 
 /// What the child does between clone and exec, all prepared before clone.
 struct ChildPlan {
     id_maps: [(CString, Vec<u8>); 3],
-    /// (source, target) of each dup2: request memfd -> 0, pipes -> 1, 2, 3.
-    fds: [(RawFd, RawFd); 4],
+    /// (source, target) of each dup2: request memfd -> 0, pipes -> 1, 2, 3, an
+    /// interactive run's channel -> 4.
+    fds: Vec<(RawFd, RawFd)>,
     status: RawFd,
     exe: CString,
     argv: [*const libc::c_char; 3],
@@ -48,6 +51,10 @@ pub(crate) fn start(req: &Request) -> Result<Started, SandboxError> {
     let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
     let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
+    let channel = match req.spec.interactive {
+        Some(_) => Some(channel_pair().map_err(err)?),
+        None => None,
+    };
     // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let exe = c"/proc/self/exe".to_owned();
@@ -63,7 +70,10 @@ pub(crate) fn start(req: &Request) -> Result<Started, SandboxError> {
             (out_w.as_raw_fd(), 1),
             (err_w.as_raw_fd(), 2),
             (status_w.as_raw_fd(), STATUS_FD),
-        ],
+        ]
+        .into_iter()
+        .chain(channel.as_ref().map(|(_, theirs)| (theirs.as_raw_fd(), CHANNEL_FD)))
+        .collect(),
         status: status_w.as_raw_fd(),
         argv: [exe.as_ptr(), arg.as_ptr(), std::ptr::null()],
         envp: [std::ptr::null()],
@@ -77,8 +87,18 @@ pub(crate) fn start(req: &Request) -> Result<Started, SandboxError> {
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWCGROUP;
     let pid = clone_vfork(flags, &plan).map_err(|e| SandboxError::from_failure(Failure::new(Step::Unshare, e), ""))?;
+    let channel = channel.map(|(ours, theirs)| {
+        drop(theirs);
+        ours
+    });
     drop((request, out_w, err_w, status_w));
-    Ok(Started { init: pid, stdout: out_r, stderr: err_r, status: status_r })
+    Ok(Started { init: pid, stdout: out_r, stderr: err_r, status: status_r, channel })
+}
+
+/// A connected pair of unix stream sockets (forge's end, init's end).
+fn channel_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
 }
 
 /// Stack for the child between clone and exec: it runs few, shallow calls.

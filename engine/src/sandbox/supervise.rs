@@ -18,7 +18,7 @@ use nix::sys::wait::waitpid;
 
 use super::spec::SandboxSpec;
 use super::wire::{Report, Request};
-use super::{binfmt, spawn, SandboxError};
+use super::{binfmt, interactive, spawn, SandboxError};
 
 /// How often a run looks at its cancel flag.
 const CANCEL_TICK: Duration = Duration::from_millis(100);
@@ -157,11 +157,23 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
         std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     }
     let mut log = Log::open(spec)?;
+    let interactive = interactive::Prepared::new(spec)?;
     let start_time = Instant::now();
-    let req = Request { spec: spec.clone(), cores, emulator };
-    let started = spawn::start(&req)?;
+    let window = interactive.as_ref().and_then(|i| i.window);
+    let req = Request { spec: spec.clone(), cores, emulator, window };
+    let mut started = spawn::start(&req)?;
     let init = started.init;
+    let session = match interactive.map(|i| i.start(started.channel.take(), init)).transpose() {
+        Ok(session) => session,
+        Err(e) => {
+            let _ = kill(init, Signal::SIGKILL);
+            let _ = waitpid(init, None);
+            return Err(e);
+        }
+    };
     let pumped = pump(started, spec, sink, &mut log, cancel);
+    // The relay copies what the pty still holds and gives the terminal back.
+    session.map(interactive::Session::finish);
     if pumped.is_err() {
         // Nobody drains the pipes any more: end the sandbox rather than wait on it.
         let _ = kill(init, Signal::SIGKILL);
