@@ -28,6 +28,16 @@ pub enum Error {
     #[error("{path}, an input of `{step}`, is not in the store; build the graph it belongs to first")]
     MissingInput { path: String, step: String },
 
+    #[error(
+        "`{name}` is {kind}, not a run step: forge shell opens the sandbox of run steps only \
+         (package builds and other sandboxed scripts){}",
+        run_steps_hint(run_steps)
+    )]
+    NotRunStep { name: String, kind: String, run_steps: Vec<String> },
+
+    #[error("`{target}` needs no run step named `{step}`{}", run_steps_hint(run_steps))]
+    NoSuchStep { step: String, target: String, run_steps: Vec<String> },
+
     #[error("recipe `{recipe}`: {why}")]
     Recipe { recipe: String, why: String },
 
@@ -81,6 +91,14 @@ impl Error {
     pub fn io(path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }
+    }
+}
+
+fn run_steps_hint(steps: &[String]) -> String {
+    if steps.is_empty() {
+        "; it needs no run step".to_owned()
+    } else {
+        format!("; run steps to pick from: {} (--step NAME)", steps.join(", "))
     }
 }
 

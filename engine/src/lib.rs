@@ -31,6 +31,7 @@ pub mod rootfs;
 pub mod sandbox;
 pub mod sbom;
 pub mod sched;
+pub mod shell;
 pub mod sparse;
 pub mod tar;
 pub mod vendor;

@@ -43,6 +43,9 @@ pub enum Command {
     Why(cmd::build::WhyArgs),
     /// Print the build log of a recipe, a derivation hash or an output path
     Log(cmd::build::LogArgs),
+    /// Open the sandbox of a recipe's build step with a shell (or CMD), for debugging
+    #[command(long_about = cmd::shell::LONG_ABOUT)]
+    Shell(cmd::shell::ShellArgs),
     /// Copy every fixed-output input of a recipe into DIR, a mirror for offline builds
     Vendor(cmd::build::VendorArgs),
     /// Rebuild what a provenance record names in a fresh store; exit 0 only if bit-for-bit equal
@@ -145,6 +148,7 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Show(a) => cmd::build::show(&store()?, registry, a),
         Command::Why(a) => cmd::build::why(&store()?, registry, a),
         Command::Log(a) => cmd::build::log(&store()?, registry, a),
+        Command::Shell(a) => cmd::shell::shell(&store()?, registry, a),
         Command::Vendor(a) => cmd::build::vendor(&store()?, registry, a),
         Command::Verify(a) => cmd::verify::verify(cli.store.clone(), registry, a),
         Command::List => cmd::build::list(registry),

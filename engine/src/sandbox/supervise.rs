@@ -173,7 +173,9 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
     };
     let pumped = pump(started, spec, sink, &mut log, cancel);
     // The relay copies what the pty still holds and gives the terminal back.
-    session.map(interactive::Session::finish);
+    if let Some(session) = session {
+        session.finish();
+    }
     if pumped.is_err() {
         // Nobody drains the pipes any more: end the sandbox rather than wait on it.
         let _ = kill(init, Signal::SIGKILL);

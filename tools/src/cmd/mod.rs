@@ -10,6 +10,7 @@ pub mod hash;
 pub mod image;
 pub mod openrc;
 pub mod sandbox;
+pub mod shell;
 pub mod store;
 pub mod unpack;
 pub mod verify;
@@ -46,6 +47,7 @@ fn engine_code(e: &forge_engine::Error) -> u8 {
     match e {
         E::BadDerivation { .. } | E::UnknownRecipe { .. } | E::Cycle { .. } | E::MissingInput { .. } => exit::BAD_INPUT,
         E::ConflictingOutputs { .. } | E::Recipe { .. } | E::UnknownBuiltin { .. } => exit::BAD_INPUT,
+        E::NotRunStep { .. } | E::NoSuchStep { .. } => exit::BAD_INPUT,
         _ => exit::FAILED,
     }
 }
