@@ -52,12 +52,14 @@ impl Shell {
     }
 
     /// argv of `forge-example --store S shell shell-demo --offline --mirror M [ARGS]`,
-    /// prefixed with runuser for the test user.
+    /// prefixed with setpriv for the test user (it execs, so forge keeps its pid).
     fn argv(&self, args: &[&str]) -> Vec<String> {
         let mut argv = Vec::new();
         // SAFETY: geteuid cannot fail.
         if self.who == As::User && unsafe { libc::geteuid() } == 0 {
-            argv.extend(["runuser", "-u", TEST_USER, "--"].map(String::from));
+            argv.extend(
+                ["setpriv", "--reuid", TEST_USER, "--regid", TEST_USER, "--clear-groups", "--"].map(String::from),
+            );
         }
         argv.push(self.bin.display().to_string());
         argv.extend(["--store".to_owned(), self.store.path().display().to_string()]);
@@ -159,6 +161,29 @@ shell_test!(stdin_reaches_a_command_and_ends_with_eof, |s: Shell| {
     assert_eq!(text(&out.stdout).split_whitespace().collect::<Vec<_>>(), ["200000", "0"]);
 });
 
+shell_test!(sigint_to_forge_goes_to_the_command_without_a_terminal, |s: Shell| {
+    let script =
+        "trap 'echo got-int; exit 42' INT; echo ready; i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done";
+    let mut child = s
+        .command(&["--", "sh", "-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut line = [0u8; 6];
+    stdout.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"ready\n");
+    // SAFETY: kill(2) on the pid of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(rest, "got-int\n");
+    assert_eq!(status.code(), Some(42), "forge passed the command's status on, not 130");
+});
+
 /// `script -qec CMD /dev/null` with input written as the output asks for it:
 /// `steps` are (wait for this text, then type that). Returns the output and status.
 fn in_script(argv: &[String], steps: &[(&str, &str)]) -> (String, Option<i32>) {
@@ -209,9 +234,16 @@ shell_test!(on_a_terminal_the_command_gets_a_pty_of_its_own_and_its_exit_status_
         return;
     }
     let inner = "tty; echo \"term=$TERM\"; ls -1 /dev/pts; readlink /dev/ptmx; exit 6";
-    let (out, code) = in_script(&s.argv(&["--", "sh", "-c", inner]), &[]);
+    // The terminal's settings before and after forge: raw mode must not outlive it.
+    let mut argv: Vec<String> =
+        ["sh", "-c", "stty -g; \"$@\"; rc=$?; stty -g; exit $rc", "sh"].map(String::from).to_vec();
+    argv.extend(s.argv(&["--", "sh", "-c", inner]));
+    let (out, code) = in_script(&argv, &[]);
     assert_eq!(code, Some(6), "{out}");
     let lines: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let settings: Vec<&&str> = lines.iter().filter(|l| l.matches(':').count() > 20).collect();
+    assert_eq!(settings.len(), 2, "{out}");
+    assert_eq!(settings[0], settings[1], "the caller's terminal settings changed");
     let tty = lines.iter().find(|l| l.starts_with("/dev/")).unwrap_or_else(|| panic!("no tty line:\n{out}"));
     assert!(tty.strip_prefix("/dev/pts/").is_some_and(|n| n.parse::<u32>().is_ok()), "{tty}");
     assert!(lines.contains(&"term=xterm-256color"), "{out}");

@@ -40,7 +40,7 @@ image) cannot be opened: the error lists the run steps it needs; pick one with
 Examples:
   forge shell hello                      # a shell in hello's build, in /build/src
   forge shell hello -- sh -c './configure --prefix=/usr && make -j4'
-  forge shell alpine-system --step busybox-1.36.1
+  forge shell RECIPE --step hello-2.10   # a run step inside a larger recipe
   forge shell hello --arch aarch64       # under qemu-user on an x86_64 host
 
 Exit status: CMD's own (128+N when signal N killed it; 130 when forge was
