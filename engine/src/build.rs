@@ -64,57 +64,83 @@ impl Options {
 pub enum Event<'a> {
     /// The plan: how many steps of each kind.
     Planned {
+        /// Steps to run in the sandbox or in-process.
         to_build: usize,
+        /// Downloads and checkouts.
         to_fetch: usize,
+        /// Steps whose outputs the store already has.
         valid: usize,
     },
+    /// A step started.
     Started {
+        /// Its node.
         node: NodeId,
+        /// Its derivation's name.
         name: &'a str,
+        /// `fetch`, `git`, `build` (a run step) or `builtin`.
         kind: &'static str,
     },
     /// The step's outputs are valid: `built` is false when another process built
     /// them while this one waited for the lock.
     Finished {
+        /// Its node.
         node: NodeId,
+        /// Its derivation's name.
         name: &'a str,
+        /// How long it took.
         took: Duration,
+        /// Whether this process built it.
         built: bool,
     },
+    /// A step failed.
     Failed {
+        /// Its node.
         node: NodeId,
+        /// Its derivation's name.
         name: &'a str,
+        /// The error.
         error: &'a str,
+        /// Its build log, when it has one.
         log: Option<&'a Path>,
     },
 }
 
 /// Receives build events; called from worker threads.
 pub trait Progress: Sync {
+    /// Called for each event, from any thread.
     fn event(&self, event: Event<'_>);
 }
 
 /// A failed step, for the summary.
 #[derive(Debug)]
 pub struct Failure {
+    /// The step's node.
     pub node: NodeId,
+    /// Its derivation's name.
     pub name: String,
+    /// The error.
     pub error: String,
+    /// Its build log, when it has one.
     pub log: Option<PathBuf>,
 }
 
 /// The result of a build.
 #[derive(Debug)]
 pub struct Report {
+    /// What was planned.
     pub plan: Plan,
+    /// Steps that finished (built, or found built by another process).
     pub built: Vec<NodeId>,
+    /// Steps that failed, in node order.
     pub failed: Vec<Failure>,
     /// Steps not run because an input failed: (step name, failed input's name).
     pub skipped: Vec<(String, String)>,
+    /// Steps not started because the build stopped (a failure without `keep_going`, or Ctrl-C).
     pub not_started: Vec<String>,
 }
 
 impl Report {
+    /// Whether every planned step finished.
     pub fn success(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty() && self.not_started.is_empty()
     }

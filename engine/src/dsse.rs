@@ -14,12 +14,26 @@ pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// What is wrong with an envelope or a key.
 #[derive(Debug, thiserror::Error)]
 pub enum DsseError {
+    /// The envelope is not valid JSON of the DSSE shape.
     #[error("the envelope is malformed: {why}")]
-    Malformed { why: String },
+    Malformed {
+        /// What is wrong.
+        why: String,
+    },
+    /// No signature verifies with the key.
     #[error("no signature of the envelope verifies with key {keyid}")]
-    BadSignature { keyid: String },
+    BadSignature {
+        /// The key's id.
+        keyid: String,
+    },
+    /// A key could not be read.
     #[error("{what} is not a valid Ed25519 key: {why}")]
-    Key { what: String, why: String },
+    Key {
+        /// Which key.
+        what: String,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// DSSE's pre-authentication encoding of a payload and its type.

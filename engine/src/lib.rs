@@ -4,6 +4,8 @@
 //! own an error enum for their format; [`Error`] wraps them with the context of the
 //! step that failed.
 
+#![deny(missing_docs)]
+
 pub mod abi;
 pub mod apk;
 pub mod archive;

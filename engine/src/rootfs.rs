@@ -38,51 +38,80 @@ pub struct RootfsArgs {
 pub enum Op {
     /// Copies `src` (a store path) or its subfolder `from` to `to`.
     Copy {
+        /// The store path to copy from.
         src: StorePath,
+        /// Its subfolder to copy (empty: all of it).
         #[serde(default)]
         from: String,
+        /// Where it goes in the root.
         to: String,
     },
+    /// Creates a directory and its missing parents.
     Mkdir {
+        /// The directory.
         path: String,
+        /// Its mode.
         mode: u32,
     },
+    /// Writes a file (replacing one), creating missing parents.
     Write {
+        /// The file.
         path: String,
+        /// Its content.
         content: String,
+        /// Its mode.
         mode: u32,
     },
     /// Appends to an existing file (created empty with mode 644 when missing).
     Append {
+        /// The file.
         path: String,
+        /// What to append.
         content: String,
     },
+    /// Makes a symlink, creating missing parents.
     Symlink {
+        /// The symlink.
         path: String,
+        /// What it points to.
         target: String,
     },
+    /// Sets a path's mode.
     Chmod {
+        /// The path.
         path: String,
+        /// The mode.
         mode: u32,
     },
+    /// Sets a path's owner.
     Chown {
+        /// The path.
         path: String,
+        /// Owner uid.
         uid: u32,
+        /// Owner gid.
         gid: u32,
     },
     /// `setcap` text, e.g. `cap_net_raw+ep`.
     Setcap {
+        /// The file.
         path: String,
+        /// The capabilities, as `setcap` takes them.
         caps: String,
     },
+    /// Removes a path from the tree.
     Remove {
+        /// The path.
         path: String,
     },
     /// Converts every `.service`, `.timer` and `.path` unit in `dir` of `src` to
     /// OpenRC; unmapped directives go to `/etc/forge/openrc-report.txt`.
     SystemdUnits {
+        /// The store path holding the units.
         src: StorePath,
+        /// Their folder in it.
         dir: String,
+        /// Unit file names to leave out.
         #[serde(default)]
         skip: Vec<String>,
     },
@@ -235,6 +264,7 @@ pub struct ImageArgs {
     pub rootfs: StorePath,
     /// `4500M`, `2G`...: the ext4 filesystem's size.
     pub size: String,
+    /// The ext4 volume label.
     pub label: String,
     /// The image's base file name: `<name>.img` is sparse, `<name>.raw.img` raw.
     pub name: String,

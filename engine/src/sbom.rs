@@ -13,14 +13,20 @@ use sha2::{Digest, Sha256};
 /// What went wrong making an SBOM.
 #[derive(Debug, thiserror::Error)]
 pub enum SbomError {
+    /// `SOURCE_DATE_EPOCH` is not a number.
     #[error("SOURCE_DATE_EPOCH={value:?} is not a number of seconds since 1970; set it to one (or unset it for 0)")]
-    Epoch { value: String },
+    Epoch {
+        /// The value found.
+        value: String,
+    },
 }
 
 /// One package of the bill of materials.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Package {
+    /// The package name.
     pub name: String,
+    /// Its version.
     pub version: String,
     /// An SPDX license expression (`GPL-2.0-only AND MIT`); anything else is recorded
     /// as `NOASSERTION` with the text kept in the package comment.

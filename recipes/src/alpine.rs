@@ -25,10 +25,15 @@ pub struct Release {
     pub version: String,
     /// `x86_64` (for testing on a PC) or `aarch64` (the device).
     pub arch: String,
+    /// Where the Alpine minirootfs tarball is downloaded from (mirrors first).
     pub minirootfs_urls: Vec<String>,
+    /// sha256 of the minirootfs tarball, in hex.
     pub minirootfs_sha256: String,
+    /// The agnos-builder git repository.
     pub agnos_url: String,
+    /// The agnos-builder commit the image takes its files from.
     pub agnos_rev: String,
+    /// NAR hash (`sha256:<base32>`) of that checkout.
     pub agnos_nar_hash: String,
     /// The image's ext4 size (`4500M` on the device).
     pub image_size: String,

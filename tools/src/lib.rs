@@ -1,6 +1,8 @@
 //! The forge command line as a library, so that a crate of private recipes gets
 //! the same commands: parse arguments, call the engine, map errors to exit codes.
 
+#![deny(missing_docs)]
+
 mod cmd;
 pub mod exit;
 mod progress;
@@ -21,6 +23,7 @@ image bit-for-bit reproducibly.
 The store lives in --store DIR, else $FORGE_STORE, else $XDG_DATA_HOME/forge
 (~/.local/share/forge). Builds always see it as /forge/store.";
 
+/// The `forge` command line: global options and one subcommand.
 #[derive(Parser)]
 #[command(name = "forge", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = exit::HELP)]
 pub struct Cli {
@@ -28,10 +31,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
 
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands.
 #[derive(Subcommand)]
 pub enum Command {
     /// Build recipes (or a derivation given as JSON) into the store

@@ -20,8 +20,11 @@ const COLUMNS: &str = "# name\tversion\tarch\trepository\tchecksum\tsha256\tsize
 /// One locked package.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LockEntry {
+    /// Package name.
     pub name: String,
+    /// Version.
     pub version: String,
+    /// Architecture.
     pub arch: String,
     /// The repository URL it was resolved from.
     pub repository: String,
@@ -29,7 +32,9 @@ pub struct LockEntry {
     pub checksum: Checksum,
     /// SHA-256 of the .apk file.
     pub sha256: [u8; 32],
+    /// Size of the .apk file in bytes.
     pub size: u64,
+    /// Where to download it.
     pub url: String,
 }
 
@@ -57,6 +62,7 @@ impl LockEntry {
 /// A lock: packages sorted by name, one per name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Lock {
+    /// The locked packages, sorted by name.
     pub packages: Vec<LockEntry>,
 }
 

@@ -25,7 +25,9 @@ pub const DEFAULT_LOG_LIMIT: u64 = 64 << 20;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
+    /// Intel/AMD 64-bit.
     X86_64,
+    /// ARM 64-bit (the device), run under qemu-user on other hosts.
     Aarch64,
 }
 
@@ -76,6 +78,7 @@ pub struct Bind {
 }
 
 impl Bind {
+    /// `host` visible at `inside`.
     pub fn new(host: impl Into<PathBuf>, inside: impl Into<PathBuf>) -> Bind {
         Bind { host: host.into(), inside: inside.into() }
     }
@@ -85,6 +88,13 @@ impl FromStr for Bind {
     type Err = SandboxError;
 
     /// Parses `HOST:INSIDE`, or `PATH` for the same path on both sides.
+    ///
+    /// ```
+    /// use forge_engine::sandbox::Bind;
+    /// assert_eq!("./out:/out".parse::<Bind>().unwrap(), Bind::new("./out", "/out"));
+    /// assert_eq!("/data".parse::<Bind>().unwrap(), Bind::new("/data", "/data"));
+    /// assert!(":/out".parse::<Bind>().is_err());
+    /// ```
     fn from_str(s: &str) -> Result<Bind, SandboxError> {
         match s.split_once(':') {
             Some((host, inside)) if !host.is_empty() && !inside.is_empty() => Ok(Bind::new(host, inside)),

@@ -37,12 +37,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether the builder exited with status 0.
     pub fn success(self) -> bool {
         self == Status::Exited(0)
     }
 
     /// The exit code a shell would give: the code, 128 + signal, 124 for a timeout
     /// (as timeout(1)), 130 for an interruption.
+    ///
+    /// ```
+    /// use forge_engine::sandbox::Status;
+    /// assert_eq!(Status::Exited(3).shell_code(), 3);
+    /// assert_eq!(Status::Signaled(9).shell_code(), 137);
+    /// assert_eq!(Status::TimedOut.shell_code(), 124);
+    /// ```
     pub fn shell_code(self) -> i32 {
         match self {
             Status::Exited(c) => c,
@@ -56,6 +64,7 @@ impl Status {
 /// What a run produced besides its output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// How the builder ended.
     pub status: Status,
     /// Wall-clock time from starting the helper to the end of the last process.
     pub duration: Duration,
@@ -67,7 +76,9 @@ pub struct Outcome {
 
 /// Where the builder's output goes as it comes.
 pub trait OutputSink {
+    /// Called with each chunk the builder writes to stdout.
     fn stdout(&mut self, bytes: &[u8]);
+    /// Called with each chunk the builder writes to stderr.
     fn stderr(&mut self, bytes: &[u8]);
 }
 
@@ -87,7 +98,9 @@ impl OutputSink for Inherit {
 /// Keeps the builder's output in memory.
 #[derive(Debug, Default)]
 pub struct Capture {
+    /// Everything the builder wrote to stdout.
     pub stdout: Vec<u8>,
+    /// Everything the builder wrote to stderr.
     pub stderr: Vec<u8>,
 }
 
@@ -105,9 +118,11 @@ impl OutputSink for Capture {
 pub struct Cancel(Arc<AtomicBool>);
 
 impl Cancel {
+    /// Stops every run that watches this flag.
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
+    /// Whether [`Cancel::cancel`] was called or a signal hooked by [`cancel_runs_on_signals`] came.
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst) || INTERRUPTED.load(Ordering::SeqCst)
     }
@@ -139,6 +154,18 @@ pub fn interrupted() -> bool {
 }
 
 /// Runs `spec` in a sandbox, streaming output to `sink`; see [`run_with`].
+///
+/// ```no_run
+/// // The binary's main must first call forge_engine::sandbox::enter_helper_if_requested().
+/// use forge_engine::sandbox::{self, Bind, Capture, SandboxSpec};
+/// let mut spec = SandboxSpec::new("/srv/sysroot", vec!["/bin/sh".into(), "-c".into(), "ls /src > /out/list".into()]);
+/// spec.ro_binds.push(Bind::new("/home/me/src", "/src"));
+/// spec.rw_binds.push(Bind::new("/home/me/out", "/out"));
+/// let mut output = Capture::default();
+/// let outcome = sandbox::run(&spec, &mut output)?;
+/// assert!(outcome.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+/// # Ok::<(), forge_engine::sandbox::SandboxError>(())
+/// ```
 pub fn run(spec: &SandboxSpec, sink: &mut dyn OutputSink) -> Result<Outcome, SandboxError> {
     run_with(spec, sink, &Cancel::default())
 }
