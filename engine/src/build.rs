@@ -64,57 +64,83 @@ impl Options {
 pub enum Event<'a> {
     /// The plan: how many steps of each kind.
     Planned {
+        /// Steps to run in the sandbox or in-process.
         to_build: usize,
+        /// Downloads and checkouts.
         to_fetch: usize,
+        /// Steps whose outputs the store already has.
         valid: usize,
     },
+    /// A step started.
     Started {
+        /// Its node.
         node: NodeId,
+        /// Its derivation's name.
         name: &'a str,
+        /// `fetch`, `git`, `build` (a run step) or `builtin`.
         kind: &'static str,
     },
     /// The step's outputs are valid: `built` is false when another process built
     /// them while this one waited for the lock.
     Finished {
+        /// Its node.
         node: NodeId,
+        /// Its derivation's name.
         name: &'a str,
+        /// How long it took.
         took: Duration,
+        /// Whether this process built it.
         built: bool,
     },
+    /// A step failed.
     Failed {
+        /// Its node.
         node: NodeId,
+        /// Its derivation's name.
         name: &'a str,
+        /// The error.
         error: &'a str,
+        /// Its build log, when it has one.
         log: Option<&'a Path>,
     },
 }
 
 /// Receives build events; called from worker threads.
 pub trait Progress: Sync {
+    /// Called for each event, from any thread.
     fn event(&self, event: Event<'_>);
 }
 
 /// A failed step, for the summary.
 #[derive(Debug)]
 pub struct Failure {
+    /// The step's node.
     pub node: NodeId,
+    /// Its derivation's name.
     pub name: String,
+    /// The error.
     pub error: String,
+    /// Its build log, when it has one.
     pub log: Option<PathBuf>,
 }
 
 /// The result of a build.
 #[derive(Debug)]
 pub struct Report {
+    /// What was planned.
     pub plan: Plan,
+    /// Steps that finished (built, or found built by another process).
     pub built: Vec<NodeId>,
+    /// Steps that failed, in node order.
     pub failed: Vec<Failure>,
     /// Steps not run because an input failed: (step name, failed input's name).
     pub skipped: Vec<(String, String)>,
+    /// Steps not started because the build stopped (a failure without `keep_going`, or Ctrl-C).
     pub not_started: Vec<String>,
 }
 
 impl Report {
+    /// Whether every planned step finished.
     pub fn success(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty() && self.not_started.is_empty()
     }
@@ -273,7 +299,7 @@ fn content_address(b: &Builder) -> Option<String> {
 }
 
 /// Every store path the step may read: its inputs and everything they refer to.
-fn input_closure(store: &Store, node: &Node) -> Result<BTreeSet<StorePath>> {
+pub(crate) fn input_closure(store: &Store, node: &Node) -> Result<BTreeSet<StorePath>> {
     let mut seen = BTreeSet::new();
     let mut todo: Vec<StorePath> = node.drv.inputs.iter().cloned().collect();
     while let Some(p) = todo.pop() {
@@ -300,7 +326,7 @@ fn run_builder(
 ) -> Result<()> {
     let physical = |p: &StorePath| store.physical(p);
     match &node.drv.builder {
-        Builder::Run { sysroot, script } => run_in_sandbox(store, node, sysroot, script, inputs, temp, log_file, opts),
+        Builder::Run { .. } => run_in_sandbox(store, node, inputs, temp, log_file, opts),
         builder => {
             let mut log = fs::File::create(log_file).map_err(Error::io(log_file))?;
             let _ = writeln!(log, "forge: {} {}", kind_of(builder), node.drv.name);
@@ -356,37 +382,19 @@ fn fetch_git(
     Ok(())
 }
 
-/// Runs a `run` step: the sysroot layers as `/`, inputs read-only at their store
-/// paths, each output a writable directory at its store path.
-#[allow(clippy::too_many_arguments)]
+/// Runs a `run` step (see [`step_sandbox`]) with its script, logging to `log_file`.
 fn run_in_sandbox(
     store: &Store,
     node: &Node,
-    sysroot: &[StorePath],
-    script: &str,
     inputs: &BTreeSet<StorePath>,
     temp: &Path,
     log_file: &Path,
     opts: &Options,
 ) -> Result<()> {
-    let argv = vec!["/bin/sh".to_owned(), "-e".to_owned(), "-c".to_owned(), script.to_owned()];
-    let mut spec = SandboxSpec::new(store.physical(&sysroot[0]), argv);
-    spec.root_layers = sysroot.iter().map(|l| store.physical(l)).collect();
-    spec.ro_binds = inputs.iter().map(|p| Bind::new(store.physical(p), p.to_string())).collect();
-    spec.env = node.drv.env.clone();
-    for (id, path) in &node.outputs {
-        let dir = temp.join(id);
-        fs::create_dir(&dir).map_err(Error::io(&dir))?;
-        spec.rw_binds.push(Bind::new(dir, path.to_string()));
-        spec.env.insert(id.clone(), path.to_string());
-    }
+    let mut spec = step_sandbox(store, node, inputs, temp)?;
     spec.log = Some(log_file.to_owned());
     spec.timeout = opts.timeout;
     spec.cores = opts.cores_per_job as u32;
-    spec.arch = match node.drv.system.as_str() {
-        "aarch64-linux" => sandbox::Arch::Aarch64,
-        _ => sandbox::Arch::X86_64,
-    };
     if opts.keep_failed {
         spec.build_dir_host = Some(temp.join("build"));
         spec.keep_failed = true;
@@ -401,6 +409,37 @@ fn run_in_sandbox(
         name: node.drv.name.clone(),
         why: format!("the builder {}{kept}", describe(outcome.status)),
     })
+}
+
+/// The sandbox a `run` step gets, running `/bin/sh -e -c SCRIPT`: its sysroot layers
+/// stacked as `/`, `inputs` (its input closure) read-only at their store paths, each
+/// output a new writable folder `<temp>/<output>` at its own store path and in
+/// `$<output>`, its env, and its system's architecture. `forge shell` opens the same.
+pub(crate) fn step_sandbox(
+    store: &Store,
+    node: &Node,
+    inputs: &BTreeSet<StorePath>,
+    temp: &Path,
+) -> Result<SandboxSpec> {
+    let Builder::Run { sysroot, script } = &node.drv.builder else {
+        return Err(Error::StepFailed { name: node.drv.name.clone(), why: "it is not a run step".into() });
+    };
+    let argv = vec!["/bin/sh".to_owned(), "-e".to_owned(), "-c".to_owned(), script.to_owned()];
+    let mut spec = SandboxSpec::new(PathBuf::new(), argv);
+    spec.root_layers = sysroot.iter().map(|l| store.physical(l)).collect();
+    spec.ro_binds = inputs.iter().map(|p| Bind::new(store.physical(p), p.to_string())).collect();
+    spec.env = node.drv.env.clone();
+    for (id, path) in &node.outputs {
+        let dir = temp.join(id);
+        fs::create_dir(&dir).map_err(Error::io(&dir))?;
+        spec.rw_binds.push(Bind::new(dir, path.to_string()));
+        spec.env.insert(id.clone(), path.to_string());
+    }
+    spec.arch = match node.drv.system.as_str() {
+        "aarch64-linux" => sandbox::Arch::Aarch64,
+        _ => sandbox::Arch::X86_64,
+    };
+    Ok(spec)
 }
 
 fn describe(status: sandbox::Status) -> String {

@@ -19,9 +19,13 @@ use crate::error::{Error, Result};
 /// One output that did not rebuild to the same bytes.
 #[derive(Debug)]
 pub struct Difference {
+    /// The derivation's name.
     pub name: String,
+    /// The output that differs.
     pub path: StorePath,
+    /// The NAR hash registered in the store.
     pub expected: Hash,
+    /// The NAR hash of the rebuild.
     pub actual: Hash,
     /// Where the registered output is.
     pub registered: PathBuf,
@@ -36,6 +40,7 @@ pub struct Difference {
 pub struct Report {
     /// Derivations rebuilt and compared (each round counts).
     pub checked: usize,
+    /// Every output that did not rebuild the same.
     pub differences: Vec<Difference>,
     /// Derivations that could not be checked: not built yet, or fixed-output (their
     /// hash is checked on every fetch).

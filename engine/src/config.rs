@@ -25,10 +25,24 @@ pub const KEYS: &[&str] = &["mirror", "git-mirror", "signing-key"];
 /// What is wrong with the config file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A line of the config file is wrong.
     #[error("{path}:{line}: {why}")]
-    Line { path: PathBuf, line: usize, why: String },
+    Line {
+        /// The file or path concerned.
+        path: PathBuf,
+        /// Its line number, from 1.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
+    /// The config file cannot be read.
     #[error("cannot read the config file {path}: {source} (set ${ENV_CONFIG} to another file, or fix it)")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or path concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
 }
 
 /// One `key = value` line.
@@ -38,7 +52,9 @@ pub struct Entry {
     pub file: PathBuf,
     /// Its line number, from 1.
     pub line: usize,
+    /// The key, trimmed.
     pub key: String,
+    /// The value, trimmed.
     pub value: String,
 }
 

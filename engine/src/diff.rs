@@ -27,20 +27,64 @@ const CONTEXT_LINES: usize = 5;
 /// What went wrong reading one side of a comparison. Every variant names the input.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
+    /// A side could not be read.
     #[error("{path}: cannot read it: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// A manifest line is not valid.
     #[error("{path}: line {line} is not a manifest line ({why}); see docs/manifest.md")]
-    Manifest { path: PathBuf, line: usize, why: String },
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// The line number.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
+    /// A side is not a directory, tarball, ext4 image or manifest.
     #[error("{path}: not a directory, tarball, ext4 image or manifest: {source}")]
-    Tar { path: PathBuf, source: TarError },
+    Tar {
+        /// The path.
+        path: PathBuf,
+        /// The error of reading it as a tarball.
+        source: TarError,
+    },
+    /// An ext4 image could not be read.
     #[error("{path}: {source}")]
-    Ext4 { path: PathBuf, source: Ext4Error },
+    Ext4 {
+        /// The image.
+        path: PathBuf,
+        /// The error.
+        source: Ext4Error,
+    },
+    /// A sparse image could not be read.
     #[error("{path}: {source}")]
-    Sparse { path: PathBuf, source: SparseError },
+    Sparse {
+        /// The image.
+        path: PathBuf,
+        /// The error.
+        source: SparseError,
+    },
+    /// A directory could not be read as a tree.
     #[error("{path}: {source}")]
-    Tree { path: PathBuf, source: FsTreeError },
+    Tree {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        source: FsTreeError,
+    },
+    /// A tree could not be listed.
     #[error("{path}: {source}")]
-    Listing { path: PathBuf, source: ManifestError },
+    Listing {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: ManifestError,
+    },
 }
 
 /// One path's manifest fields; optional fields are those its type does not carry.
@@ -50,9 +94,13 @@ pub struct Entry {
     pub kind: String,
     /// Permission bits, four octal digits as in the manifest (`0755`).
     pub mode: String,
+    /// Owner uid.
     pub uid: u32,
+    /// Owner gid.
     pub gid: u32,
+    /// A regular file's size in bytes.
     pub size: Option<u64>,
+    /// A regular file's sha256, in hex.
     pub sha256: Option<String>,
     /// A symlink's target, escaped as in the manifest.
     pub target: Option<String>,
@@ -79,15 +127,25 @@ pub struct Side {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Aspect {
+    /// The path exists only on the second side.
     Added,
+    /// The path exists only on the first side.
     Removed,
+    /// The kind differs (file, dir, symlink...).
     Type,
+    /// A file's content differs.
     Content,
+    /// Permission bits differ.
     Mode,
+    /// uid or gid differ.
     Owner,
+    /// Extended attributes differ.
     Xattr,
+    /// A symlink's target differs.
     Target,
+    /// Hardlink grouping differs.
     Link,
+    /// A device node's numbers differ.
     Device,
 }
 
@@ -111,7 +169,9 @@ impl Aspect {
 /// One way an entry differs between the two sides.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Difference {
+    /// The path, relative to the tree's root.
     pub path: String,
+    /// What differs.
     pub aspect: Aspect,
     /// The value on the first side (empty for `added`).
     pub old: String,

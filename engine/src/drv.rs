@@ -47,28 +47,43 @@ fn default_outputs() -> BTreeSet<String> {
 pub enum Builder {
     /// Download one file; the output is that file, checked against `hash`.
     Fetch {
+        /// Where to download from, in order (after mirrors); `mirror://` URLs need one.
         urls: Vec<String>,
+        /// The file's hash, which names the output.
         hash: Hash,
+        /// Make the file executable (0555).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         executable: bool,
     },
     /// Check out `rev` of a git repository; the output is the tree without `.git`
     /// (only `subpaths` when given), checked against its NAR hash.
     Git {
+        /// The repository's URL.
         url: String,
+        /// The commit (a full hex id).
         rev: String,
+        /// NAR hash of the checked-out tree, which names the output.
         #[serde(rename = "narHash")]
         nar_hash: Hash,
+        /// Only these paths of the tree, when not empty.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         subpaths: Vec<String>,
     },
     /// Run `script` with `/bin/sh -e` in the sandbox, with the `sysroot` layers
     /// stacked as its root filesystem.
-    Run { sysroot: Vec<StorePath>, script: String },
+    Run {
+        /// The layers stacked as `/`, bottom first (each also an input).
+        sysroot: Vec<StorePath>,
+        /// The script.
+        script: String,
+    },
     /// A versioned step carried out in-process by forge (unpack, merge, images...).
     Builtin {
+        /// The builtin's name (`text`, `merge`, `unpack`, ...).
         name: String,
+        /// Its version: a new version for any change in what it writes.
         version: u32,
+        /// Its arguments, as the builtin defines them.
         #[serde(default)]
         args: serde_json::Value,
     },

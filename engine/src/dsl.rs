@@ -30,6 +30,7 @@ pub struct NodeId(pub u32);
 /// A declared derivation with everything computed from it.
 #[derive(Clone, Debug)]
 pub struct Node {
+    /// The derivation as declared.
     pub drv: Derivation,
     /// sha256 of the canonical JSON.
     pub hash: Hash,
@@ -48,7 +49,9 @@ impl Node {
 
 /// Anything that names a node's main output: every handle type.
 pub trait Input {
+    /// The node that makes it.
     fn node(&self) -> NodeId;
+    /// Its main output's store path.
     fn path(&self) -> &StorePath;
 }
 
@@ -117,7 +120,9 @@ impl Source {
 /// what bills of materials list (`sbom::inputs_of`). Not part of any hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PackageInfo {
+    /// The name.
     pub name: String,
+    /// The version.
     pub version: String,
     /// The node of its source: a fetched archive or a git checkout.
     pub source: NodeId,
@@ -126,6 +131,7 @@ pub struct PackageInfo {
 /// A package world a recipe declared (see [`Forge::apk_world`]) and its lock, if read.
 #[derive(Clone, Debug)]
 pub struct DeclaredWorld {
+    /// The world's name.
     pub world: ApkWorld,
     /// `None`: no lock file, or locks are ignored ([`Forge::ignore_locks`]).
     pub lock: Option<Lock>,
@@ -171,14 +177,17 @@ impl Forge {
         }
     }
 
+    /// The system run steps are declared for (`x86_64-linux`, `aarch64-linux`).
     pub fn system(&self) -> &str {
         &self.system
     }
 
+    /// Every node, in declaration order (a topological order).
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
 
+    /// The node `id`.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0 as usize]
     }
@@ -446,10 +455,15 @@ impl Forge {
 
 /// Arguments of [`Forge::run`].
 pub struct RunStep<'a> {
+    /// The derivation's name (and its output's).
     pub name: &'a str,
+    /// Layers stacked as the root filesystem, bottom first.
     pub sysroot: Vec<&'a dyn Input>,
+    /// Further inputs, readable at their store paths.
     pub inputs: Vec<&'a dyn Input>,
+    /// The script, run with `/bin/sh -e -c`.
     pub script: &'a str,
+    /// Variables of the step (part of its hash).
     pub env: BTreeMap<String, String>,
 }
 
@@ -458,12 +472,15 @@ impl Target {
     pub fn into_package(self) -> Package {
         Package { node: self.node, path: self.path }
     }
+    /// Converts to a root filesystem handle; the type is the recipe author's promise.
     pub fn into_rootfs(self) -> Rootfs {
         Rootfs { node: self.node, path: self.path }
     }
+    /// Converts to an image handle; the type is the recipe author's promise.
     pub fn into_image(self) -> Image {
         Image { node: self.node, path: self.path }
     }
+    /// Converts to a source handle; the type is the recipe author's promise.
     pub fn into_source(self) -> Source {
         Source { node: self.node, path: self.path }
     }

@@ -17,18 +17,46 @@ pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// What is wrong with an envelope or a key.
 #[derive(Debug, thiserror::Error)]
 pub enum DsseError {
+    /// The envelope is not valid JSON of the DSSE shape.
     #[error("the envelope is malformed: {why}")]
-    Malformed { why: String },
+    Malformed {
+        /// What is wrong.
+        why: String,
+    },
+    /// No signature verifies with the key.
     #[error(
         "the signature by key {keyid} does not verify: the signed record or the signature was altered after signing"
     )]
-    BadSignature { keyid: String },
+    BadSignature {
+        /// The key's id.
+        keyid: String,
+    },
+    /// The envelope is signed by other keys than the given one.
     #[error("the envelope is signed by key {}, not by the given key {keyid}; check with the signer's public key", signed_by.join(", "))]
-    WrongKey { keyid: String, signed_by: Vec<String> },
+    WrongKey {
+        /// The key's id.
+        keyid: String,
+        /// The ids of the keys that did sign.
+        signed_by: Vec<String>,
+    },
+    /// A key could not be read.
     #[error("{what} is not a valid Ed25519 key: {why}")]
-    Key { what: String, why: String },
+    Key {
+        /// What was being read.
+        what: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A key file cannot be read.
     #[error("cannot read {what} {path}: {source}")]
-    Io { what: String, path: std::path::PathBuf, source: std::io::Error },
+    Io {
+        /// What was being read.
+        what: String,
+        /// The file or path concerned.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
 }
 
 /// How to make a key pair forge and openssl both read.

@@ -24,11 +24,13 @@ use crate::archive::tree::{entry_path, TreeWriter};
 use crate::archive::Limits;
 use crate::fetch::Mirrors;
 
+/// A result whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A checkout to make.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GitSpec {
+    /// The repository's URL (a git mirror for it is tried first).
     pub url: String,
     /// A full commit id (40 hex digits, or 64 for sha256 repositories).
     pub rev: String,
@@ -46,35 +48,84 @@ pub struct GitFetched {
     pub entries: u64,
 }
 
+/// What can go wrong fetching a git checkout.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The revision is not a full commit id.
     #[error("`{rev}` is not a full commit id (40 or 64 lower-case hex digits); pin the commit, not a branch or tag")]
-    BadRev { rev: String },
+    BadRev {
+        /// The revision as given.
+        rev: String,
+    },
 
+    /// The git program cannot run.
     #[error("the `git` program is not installed or not runnable ({why}); install git")]
-    GitMissing { why: String },
+    GitMissing {
+        /// Why.
+        why: String,
+    },
 
+    /// A git command failed.
     #[error("git {args} failed ({status}): {stderr}")]
-    Git { args: String, status: String, stderr: String },
+    Git {
+        /// Its arguments.
+        args: String,
+        /// Its exit status.
+        status: String,
+        /// What it printed on stderr.
+        stderr: String,
+    },
 
+    /// The repository does not have the commit.
     #[error("{url}: commit {rev} is not there (fetched from {source_repo})")]
-    NoCommit { url: String, rev: String, source_repo: String },
+    NoCommit {
+        /// The repository's URL.
+        url: String,
+        /// The commit.
+        rev: String,
+        /// Where the objects were fetched from.
+        source_repo: String,
+    },
 
+    /// A subpath is not in the commit's tree.
     #[error("{url} at {rev}: no path `{path}` in the tree")]
-    NoSuchSubpath { url: String, rev: String, path: String },
+    NoSuchSubpath {
+        /// The repository's URL.
+        url: String,
+        /// The commit.
+        rev: String,
+        /// The subpath.
+        path: String,
+    },
 
+    /// Offline, the repository is neither local nor mirrored.
     #[error("{url} is not a local repository and offline mode forbids the network; add a git mirror (`--git-mirror {url}=DIR`) or vendor it")]
-    Offline { url: String, rev: String },
+    Offline {
+        /// The repository's URL.
+        url: String,
+        /// The commit.
+        rev: String,
+    },
 
     /// Writing the tree failed; the inner error names `URL at REV`.
     #[error(transparent)]
     Tree(#[from] crate::archive::Error),
 
+    /// A Git LFS pointer file is not valid.
     #[error("invalid Git LFS pointer: {why}")]
-    BadLfsPointer { why: String },
+    BadLfsPointer {
+        /// What is wrong.
+        why: String,
+    },
 
+    /// An I/O error.
     #[error("{path}: {error}")]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        error: std::io::Error,
+    },
 }
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
@@ -283,6 +334,7 @@ fn git<S: AsRef<OsStr>>(repo: Option<&Path>, args: &[S]) -> Result<Vec<u8>> {
 pub struct LfsPointer {
     /// sha256 of the object's bytes.
     pub oid: Hash,
+    /// The object's size in bytes.
     pub size: u64,
 }
 

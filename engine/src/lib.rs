@@ -4,6 +4,8 @@
 //! own an error enum for their format; [`Error`] wraps them with the context of the
 //! step that failed.
 
+#![deny(missing_docs)]
+
 pub mod abi;
 pub mod apk;
 pub mod archive;
@@ -32,6 +34,7 @@ pub mod rootfs;
 pub mod sandbox;
 pub mod sbom;
 pub mod sched;
+pub mod shell;
 pub mod sparse;
 pub mod tar;
 pub mod vendor;

@@ -22,10 +22,18 @@ use crate::fstree::{capability_text, FsTree, FsTreeError, Kind, TreePath, CAPABI
 /// What went wrong listing a tree.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// Walking the tree failed.
     #[error(transparent)]
     Tree(#[from] FsTreeError),
+    /// A file's content could not be read.
     #[error("{path}: reading its content: {source}")]
-    Read { path: String, source: io::Error },
+    Read {
+        /// Its path in the tree.
+        path: String,
+        /// The error reading it.
+        source: io::Error,
+    },
+    /// The manifest could not be written.
     #[error("writing the manifest: {0}")]
     Write(io::Error),
 }

@@ -26,7 +26,9 @@ pub enum State {
 /// The needed derivations of a graph, in build order.
 #[derive(Debug, Default)]
 pub struct Plan {
+    /// Every derivation the targets need, down to the valid ones, with its state.
     pub steps: BTreeMap<NodeId, State>,
+    /// The nodes asked for.
     pub targets: Vec<NodeId>,
 }
 
@@ -36,6 +38,7 @@ impl Plan {
         self.steps.iter().filter(|(_, s)| **s != State::Valid).map(|(id, _)| *id)
     }
 
+    /// How many steps are in `state`.
     pub fn count(&self, state: State) -> usize {
         self.steps.values().filter(|s| **s == state).count()
     }
@@ -43,6 +46,22 @@ impl Plan {
 
 /// Plans `targets`. With `full`, valid nodes are descended into too (for `forge
 /// show`, which lists the whole closure).
+///
+/// ```
+/// use forge_engine::dsl::{Forge, Input};
+/// use forge_engine::plan::{plan, State};
+/// let mut f = Forge::new();
+/// let archive = f.fetch("a.tar", &["https://example.org/a.tar"], &format!("sha256:{}", "0".repeat(52))).unwrap();
+/// let tree = f.unpack("a", &archive, 1).unwrap();
+/// // Nothing is in the store yet: fetch the archive, then build the unpack step.
+/// let p = plan(&f, &[tree.node()], false, |_| Ok(false)).unwrap();
+/// assert_eq!(p.steps[&archive.node()], State::ToFetch);
+/// assert_eq!(p.work().collect::<Vec<_>>(), [archive.node(), tree.node()]);
+/// // Once the tree is valid, its input is not needed at all.
+/// let p = plan(&f, &[tree.node()], false, |path| Ok(path == tree.path())).unwrap();
+/// assert_eq!(p.count(State::Valid), 1);
+/// assert_eq!(p.steps.len(), 1);
+/// ```
 pub fn plan(
     forge: &Forge,
     targets: &[NodeId],

@@ -28,8 +28,16 @@ pub const BUILD_TYPE: &str = "urn:forge:buildtype:recipe:v1";
 /// What went wrong making a record.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvenanceError {
+    /// An artifact of the output could not be read to hash it.
     #[error("{path}: cannot read the artifact `{name}` to hash it: {source}")]
-    Subject { name: String, path: PathBuf, source: io::Error },
+    Subject {
+        /// The artifact's name in the statement.
+        name: String,
+        /// Its path on disk.
+        path: PathBuf,
+        /// The error reading it.
+        source: io::Error,
+    },
 }
 
 /// The facts of a build that are not in the graph.

@@ -23,8 +23,11 @@ pub type RecipeFn = fn(&mut Forge) -> Result<Target>;
 /// One registered recipe.
 #[derive(Clone, Debug)]
 pub struct Recipe {
+    /// The name `forge build NAME` takes.
     pub name: String,
+    /// One line for `forge list`.
     pub about: String,
+    /// The recipe function.
     pub f: RecipeFn,
     /// The folder under `output/` that `forge build` links the result to (the
     /// recipe's name when `None`).
@@ -38,6 +41,7 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// An empty registry.
     pub fn new() -> Self {
         Registry::default()
     }

@@ -43,51 +43,80 @@ pub struct RootfsArgs {
 pub enum Op {
     /// Copies `src` (a store path) or its subfolder `from` to `to`.
     Copy {
+        /// The store path to copy from.
         src: StorePath,
+        /// Its subfolder to copy (empty: all of it).
         #[serde(default)]
         from: String,
+        /// Where it goes in the root.
         to: String,
     },
+    /// Creates a directory and its missing parents.
     Mkdir {
+        /// The directory.
         path: String,
+        /// Its mode.
         mode: u32,
     },
+    /// Writes a file (replacing one), creating missing parents.
     Write {
+        /// The file.
         path: String,
+        /// Its content.
         content: String,
+        /// Its mode.
         mode: u32,
     },
     /// Appends to an existing file (created empty with mode 644 when missing).
     Append {
+        /// The file.
         path: String,
+        /// What to append.
         content: String,
     },
+    /// Makes a symlink, creating missing parents.
     Symlink {
+        /// The symlink.
         path: String,
+        /// What it points to.
         target: String,
     },
+    /// Sets a path's mode.
     Chmod {
+        /// The path.
         path: String,
+        /// The mode.
         mode: u32,
     },
+    /// Sets a path's owner.
     Chown {
+        /// The path.
         path: String,
+        /// Owner uid.
         uid: u32,
+        /// Owner gid.
         gid: u32,
     },
     /// `setcap` text, e.g. `cap_net_raw+ep`.
     Setcap {
+        /// The file.
         path: String,
+        /// The capabilities, as `setcap` takes them.
         caps: String,
     },
+    /// Removes a path from the tree.
     Remove {
+        /// The path.
         path: String,
     },
     /// Converts every `.service`, `.timer` and `.path` unit in `dir` of `src` to
     /// OpenRC; unmapped directives go to `/etc/forge/openrc-report.txt`.
     SystemdUnits {
+        /// The store path holding the units.
         src: StorePath,
+        /// Their folder in it.
         dir: String,
+        /// Unit file names to leave out.
         #[serde(default)]
         skip: Vec<String>,
     },
@@ -96,50 +125,71 @@ pub enum Op {
     /// The `magic` service converted from `path` of `src` (comma's magic.service at
     /// the pinned revision) with [`crate::openrc::magic::magic_override`].
     MagicUnit {
+        /// The store path it reads from.
         src: StorePath,
+        /// The file or path concerned.
         path: String,
     },
     /// Checks every Git LFS pointer of the checkout `src` against `pins` and writes
     /// the installed objects into the tree ([`lfs`]); `table` names where the pins
     /// live, for the error messages.
     LfsObjects {
+        /// The store path it reads from.
         src: StorePath,
+        /// The pinned objects.
         pins: Vec<LfsPin>,
+        /// Where the pins are kept, for error messages.
         table: String,
     },
     /// Copies the file `from` of `src` to `to`, with `mode` or the file's own bits.
     CopyFile {
+        /// The store path it reads from.
         src: StorePath,
+        /// The source path.
         from: String,
+        /// The destination path in the tree.
         to: String,
+        /// The mode to set (default: as in the source).
         #[serde(default)]
         mode: Option<u32>,
     },
     /// Copies every file of `dir` in `src` whose name ends with `suffix`, except
     /// `skip`, into the directory `to`; none at all is an error.
     CopyMatching {
+        /// The store path it reads from.
         src: StorePath,
+        /// The source directory.
         dir: String,
+        /// The file name suffix selected.
         suffix: String,
+        /// The destination path in the tree.
         to: String,
+        /// File names to leave out.
         #[serde(default)]
         skip: Vec<String>,
+        /// The mode to set (default: as in the source).
         #[serde(default)]
         mode: Option<u32>,
     },
     /// Replaces `[from, to]` pairs in a file; each `from` must occur exactly once.
     Edit {
+        /// The file or path concerned.
         path: String,
+        /// `[old, new]` pairs; each old text must occur exactly once.
         replace: Vec<[String; 2]>,
     },
     /// Drops the mount options starting with `prefix` from the fstab at `path`.
     FstabDropOptions {
+        /// The file or path concerned.
         path: String,
+        /// The text to add at the start.
         prefix: String,
     },
     /// Moves an entry and everything under it; `to` must not exist.
     Move {
+        /// The source path.
         from: String,
+        /// The destination path in the tree.
         to: String,
     },
 }
@@ -152,6 +202,7 @@ pub struct LfsPin {
     pub path: String,
     /// sha256 of the object, hex.
     pub oid: String,
+    /// The size in bytes.
     pub size: u64,
     /// Where the object goes in the image (`None`: pinned, not installed).
     #[serde(default)]
@@ -339,6 +390,7 @@ pub struct ImageArgs {
     pub rootfs: StorePath,
     /// `4500M`, `2G`...: the ext4 filesystem's size.
     pub size: String,
+    /// The ext4 volume label.
     pub label: String,
     /// The image's base file name: `<name>.img` is sparse, `<name>.raw.img` raw.
     pub name: String,

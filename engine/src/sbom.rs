@@ -22,10 +22,20 @@ use crate::dsl::{Forge, NodeId};
 /// What went wrong making an SBOM.
 #[derive(Debug, thiserror::Error)]
 pub enum SbomError {
+    /// `SOURCE_DATE_EPOCH` is not a number.
     #[error("SOURCE_DATE_EPOCH={value:?} is not a number of seconds since 1970; set it to one (or unset it for 0)")]
-    Epoch { value: String },
+    Epoch {
+        /// The value found.
+        value: String,
+    },
+    /// The apk database of the root filesystem cannot be read.
     #[error("cannot list the packages of {what}: {source}")]
-    Installed { what: String, source: crate::apk::Error },
+    Installed {
+        /// What was being read.
+        what: String,
+        /// The underlying error.
+        source: crate::apk::Error,
+    },
 }
 
 /// How a package relates to the package the document is about.
@@ -47,9 +57,11 @@ pub enum Role {
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Package {
+    /// The package name.
     pub name: String,
     /// Empty when unknown (a downloaded file): `versionInfo` is left out.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// Its version.
     pub version: String,
     /// An SPDX license expression (`GPL-2.0-only AND MIT`) of identifiers on the SPDX
     /// license list; anything else is recorded as `NOASSERTION` with the text kept in
@@ -75,6 +87,7 @@ pub struct Package {
     /// Free text for the auditor: where it came from, what a checksum is of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// How it relates to the document's package.
     #[serde(default)]
     pub role: Role,
 }

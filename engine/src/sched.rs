@@ -24,7 +24,9 @@ pub struct Options {
 /// What happened to each step.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Steps that finished, in the order they did.
     pub done: Vec<NodeId>,
+    /// Steps that failed, with their error.
     pub failed: Vec<(NodeId, String)>,
     /// Steps not run because an input failed: (step, the failed step it needed).
     pub skipped: Vec<(NodeId, NodeId)>,
@@ -33,6 +35,7 @@ pub struct Report {
 }
 
 impl Report {
+    /// Whether every step ran and none failed.
     pub fn success(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty() && self.not_started.is_empty()
     }
@@ -48,6 +51,19 @@ struct State {
 
 /// Runs `work` (a set of steps) where `deps(step)` lists its inputs' steps; inputs
 /// outside `work` count as done. Once `stop()` says so (Ctrl-C), nothing new starts.
+///
+/// ```
+/// use forge_engine::dsl::NodeId;
+/// use forge_engine::sched::{run, Options};
+/// // 1 needs 0, 2 needs 1; 3 is independent. Step 1 fails.
+/// let deps = |id: NodeId| if id.0 == 0 || id.0 == 3 { vec![] } else { vec![NodeId(id.0 - 1)] };
+/// let exec = |id: NodeId| if id.0 == 1 { Err("boom".to_owned()) } else { Ok(()) };
+/// let work: Vec<NodeId> = (0..4).map(NodeId).collect();
+/// let r = run(&work, deps, Options { jobs: 2, keep_going: true }, &|| false, exec);
+/// assert_eq!(r.failed, [(NodeId(1), "boom".to_owned())]);
+/// assert_eq!(r.skipped, [(NodeId(2), NodeId(1))]);
+/// assert!(r.done.contains(&NodeId(0)) && r.done.contains(&NodeId(3)));
+/// ```
 pub fn run<D, E>(work: &[NodeId], deps: D, opts: Options, stop: &Stop<'_>, exec: E) -> Report
 where
     D: Fn(NodeId) -> Vec<NodeId>,

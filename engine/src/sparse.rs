@@ -27,19 +27,36 @@ const MAX_RAW_BLOCKS: u32 = 32768;
 /// What went wrong converting an image; each variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum SparseError {
+    /// An I/O error.
     #[error("{path}: {source}")]
-    Io { path: String, source: io::Error },
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The file is not a valid sparse image.
     #[error("{path}: {reason}")]
-    Invalid { path: String, reason: String },
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// What a sparse image holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SparseStats {
+    /// Blocks of the expanded image.
     pub blocks: u64,
+    /// Chunks in the file.
     pub chunks: u32,
+    /// Blocks stored as data.
     pub raw_blocks: u64,
+    /// Blocks stored as a 4-byte fill pattern.
     pub fill_blocks: u64,
+    /// Blocks left out (read as zeros).
     pub dont_care_blocks: u64,
 }
 

@@ -42,6 +42,7 @@ pub struct ApkWorld {
     pub arch: String,
     /// Searched in order; a package is fetched from the repository it was resolved from.
     pub repositories: Vec<ApkRepository>,
+    /// The keys it trusts, from a pinned tarball.
     pub keys: PinnedKeys,
     /// apk dependencies: `name`, `name>=1.2`, `name@tag`, `so:libfoo.so.1`, `!name`.
     pub world: Vec<String>,
@@ -90,6 +91,7 @@ impl ApkRepository {
 pub struct PinnedKeys {
     /// The tarball's store name: the recipe's own fetch of it is the same node.
     pub name: String,
+    /// Where the tarball is fetched from.
     pub urls: Vec<String>,
     /// `sha256:<hex or nix32>`.
     pub hash: String,
@@ -166,6 +168,7 @@ impl ApkWorld {
 pub struct IndexSummary {
     /// The index URL.
     pub url: String,
+    /// How many packages.
     pub packages: usize,
     /// The key file that signed it.
     pub signer: String,
@@ -178,6 +181,7 @@ pub struct Locked {
     pub lock: Lock,
     /// The lock file as it was: `None` when there was none or it did not parse.
     pub previous: Option<Lock>,
+    /// One summary per index read.
     pub indexes: Vec<IndexSummary>,
 }
 
@@ -301,18 +305,27 @@ pub fn write_lock(world: &ApkWorld, lock: &Lock) -> Result<bool> {
 /// How one package differs between two locks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
+    /// Added.
     Added {
+        /// The name.
         name: String,
+        /// The version.
         version: String,
     },
+    /// Removed.
     Removed {
+        /// The name.
         name: String,
+        /// The version.
         version: String,
     },
     /// Another version, or the same version with other bytes (a rebuild).
     Changed {
+        /// The name.
         name: String,
+        /// The version before.
         old: String,
+        /// The version now.
         new: String,
     },
 }

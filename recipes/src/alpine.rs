@@ -32,10 +32,15 @@ pub struct Release {
     pub version: String,
     /// `x86_64` (for testing on a PC) or `aarch64` (the device).
     pub arch: String,
+    /// Where the Alpine minirootfs tarball is downloaded from (mirrors first).
     pub minirootfs_urls: Vec<String>,
+    /// sha256 of the minirootfs tarball, in hex.
     pub minirootfs_sha256: String,
+    /// The agnos-builder git repository.
     pub agnos_url: String,
+    /// The agnos-builder commit the image takes its files from.
     pub agnos_rev: String,
+    /// NAR hash (`sha256:<base32>`) of that checkout.
     pub agnos_nar_hash: String,
     /// Where Git LFS objects of agnos-builder are downloaded: `<base>/<rev>/<path>`.
     pub agnos_lfs_url: String,
@@ -196,9 +201,11 @@ fn system_files(release: &Release) -> Vec<Op> {
 /// what it names (the object's sha256 and size).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LfsObject {
+    /// The file or path concerned.
     pub path: String,
     /// sha256 of the object, hex (the pointer's `oid sha256:...`).
     pub oid: String,
+    /// The size in bytes.
     pub size: u64,
 }
 

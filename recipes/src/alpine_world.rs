@@ -15,10 +15,13 @@ use std::path::PathBuf;
 /// (nothing, when a row says how the need is met otherwise), its repository, and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Row {
+    /// The ubuntu.
     pub ubuntu: &'static str,
+    /// The alpine.
     pub alpine: &'static [&'static str],
     /// `main`, `community`, or `-` when nothing is installed; `?` marks a guess.
     pub repo: &'static str,
+    /// The note.
     pub note: &'static str,
 }
 

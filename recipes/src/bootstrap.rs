@@ -96,11 +96,17 @@ const APPLETS: &[&str] = &[
 /// One pinned package of the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DebPin {
+    /// Debian package name.
     pub package: String,
+    /// Debian version (with epoch).
     pub version: String,
+    /// Debian architecture (`amd64`, `arm64`, `all`).
     pub arch: String,
+    /// Size of the `.deb` in bytes.
     pub size: u64,
+    /// sha256 of the `.deb`, in hex.
     pub sha256: String,
+    /// Its path in a Debian archive (`pool/main/...`).
     pub pool_path: String,
 }
 

@@ -3,6 +3,8 @@
 //! [`registry`] names every recipe a user can build; the `forge` binary is
 //! `forge_cli::main_with(forge_recipes::registry())`.
 
+#![deny(missing_docs)]
+
 pub mod alpine;
 pub mod alpine_world;
 pub mod bootstrap;
@@ -11,6 +13,14 @@ pub mod examples;
 use forge_engine::registry::Registry;
 
 /// Every recipe of this crate, by the name `forge build NAME` takes.
+///
+/// ```
+/// use forge_engine::dsl::{Forge, Input};
+/// let registry = forge_recipes::registry();
+/// let mut f = Forge::for_system("x86_64-linux");
+/// let hello = registry.call("hello", &mut f).unwrap();
+/// assert!(hello.path().to_string().ends_with("-hello-2.10"));
+/// ```
 pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.add(

@@ -1,6 +1,6 @@
 //! Content hashes with the spellings Nix and SRI use.
 //!
-//! A [`Hash`] prints as `sha256:<nix base32>` by default (what `nix-hash --base32`
+//! A [`Hash`](struct@Hash) prints as `sha256:<nix base32>` by default (what `nix-hash --base32`
 //! and the store database use) and parses every spelling a user may paste:
 //! `sha256:<base32>`, `sha256:<hex>`, and SRI `sha256-<base64>`.
 
@@ -17,7 +17,9 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Algo {
+    /// SHA-256 (32 bytes).
     Sha256,
+    /// SHA-512 (64 bytes).
     Sha512,
 }
 
@@ -31,6 +33,7 @@ impl Algo {
         }
     }
 
+    /// The name as written in hashes: `sha256`, `sha512`.
     pub const fn name(self) -> &'static str {
         match self {
             Algo::Sha256 => "sha256",
@@ -61,11 +64,14 @@ impl FromStr for Algo {
 /// A streaming hasher over one of the [`Algo`]s.
 #[derive(Clone)]
 pub enum Hasher {
+    /// Hashing with SHA-256.
     Sha256(sha2::Sha256),
+    /// Hashing with SHA-512.
     Sha512(sha2::Sha512),
 }
 
 impl Hasher {
+    /// Feeds `data` to the hasher.
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(data),
@@ -73,6 +79,7 @@ impl Hasher {
         }
     }
 
+    /// The hash of everything fed so far.
     pub fn finish(self) -> Hash {
         match self {
             Hasher::Sha256(h) => Hash { algo: Algo::Sha256, digest: h.finalize().to_vec() },
@@ -123,10 +130,12 @@ impl Hash {
         h.finish()
     }
 
+    /// Which algorithm made this hash.
     pub fn algo(&self) -> Algo {
         self.algo
     }
 
+    /// The raw digest bytes.
     pub fn digest(&self) -> &[u8] {
         &self.digest
     }

@@ -5,6 +5,8 @@
 //! recorded in a SQLite database and immutable once registered. This crate knows
 //! nothing of how paths are built.
 
+#![deny(missing_docs)]
+
 pub mod base32;
 pub mod db;
 pub mod error;

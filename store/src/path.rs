@@ -88,10 +88,12 @@ impl StorePath {
         base32::encode(&self.digest)
     }
 
+    /// The 20-byte digest the hash part encodes.
     pub fn digest(&self) -> &[u8; HASH_BYTES] {
         &self.digest
     }
 
+    /// The name part, after the hash and `-`.
     pub fn name(&self) -> &str {
         &self.name
     }

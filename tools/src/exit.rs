@@ -13,6 +13,7 @@ pub const BAD_INPUT: u8 = 3;
 /// The machine cannot do it: the sandbox cannot be set up, a tool is missing.
 pub const ENVIRONMENT: u8 = 4;
 
+/// The exit codes as `forge --help` lists them.
 pub const HELP: &str = "\
 Exit status:
   0  success
@@ -21,6 +22,7 @@ Exit status:
   3  an input was invalid or missing (file, store path, hash, recipe)
   4  this machine cannot do it (sandbox setup, a missing tool); the message says how to fix it";
 
+/// `n` as the process's exit code.
 pub fn code(n: u8) -> ExitCode {
     ExitCode::from(n)
 }

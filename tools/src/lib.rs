@@ -1,6 +1,8 @@
 //! The forge command line as a library, so that a crate of private recipes gets
 //! the same commands: parse arguments, call the engine, map errors to exit codes.
 
+#![deny(missing_docs)]
+
 mod cmd;
 pub mod exit;
 mod progress;
@@ -21,6 +23,7 @@ image bit-for-bit reproducibly.
 The store lives in --store DIR, else $FORGE_STORE, else $XDG_DATA_HOME/forge
 (~/.local/share/forge). Builds always see it as /forge/store.";
 
+/// The `forge` command line: global options and one subcommand.
 #[derive(Parser)]
 #[command(name = "forge", version, about = ABOUT, long_about = LONG_ABOUT, after_long_help = exit::HELP)]
 pub struct Cli {
@@ -28,10 +31,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
 
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands.
 #[derive(Subcommand)]
 pub enum Command {
     /// Build recipes (or a derivation given as JSON) into the store
@@ -46,6 +51,9 @@ pub enum Command {
     /// Resolve a recipe's package worlds against their live repositories and write the lock files
     #[command(long_about = cmd::lock::LONG_ABOUT)]
     Lock(cmd::lock::LockArgs),
+    /// Open the sandbox of a recipe's build step with a shell (or CMD), for debugging
+    #[command(long_about = cmd::shell::LONG_ABOUT)]
+    Shell(cmd::shell::ShellArgs),
     /// Copy every fixed-output input of a recipe into DIR, a mirror for offline builds
     Vendor(cmd::build::VendorArgs),
     /// Rebuild what a provenance record names in a fresh store; exit 0 only if bit-for-bit equal
@@ -149,6 +157,7 @@ fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
         Command::Why(a) => cmd::build::why(&store()?, registry, a),
         Command::Log(a) => cmd::build::log(&store()?, registry, a),
         Command::Lock(a) => cmd::lock::lock(registry, a),
+        Command::Shell(a) => cmd::shell::shell(&store()?, registry, a),
         Command::Vendor(a) => cmd::build::vendor(&store()?, registry, a),
         Command::Verify(a) => cmd::verify::verify(cli.store.clone(), registry, a),
         Command::List => cmd::build::list(registry),

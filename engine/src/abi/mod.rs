@@ -34,10 +34,21 @@ pub use root::resolve;
 /// What stops a check from running at all (a missing need is not an error: it is in the report).
 #[derive(Debug, thiserror::Error)]
 pub enum AbiError {
+    /// The root is not a directory.
     #[error("{path}: the root filesystem is not a directory; pass --root DIR")]
-    Root { path: PathBuf },
+    Root {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A file to check exists neither on the host nor in the root.
     #[error("{path}: no such file on the host nor inside the root {root}")]
-    NoFile { path: String, root: PathBuf },
+    NoFile {
+        /// The file as given.
+        path: String,
+        /// The root.
+        root: PathBuf,
+    },
+    /// A file could not be read as ELF.
     #[error(transparent)]
     Elf(#[from] ElfError),
 }
@@ -56,14 +67,18 @@ pub enum Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Libc {
+    /// The GNU C library.
     Glibc,
+    /// musl.
     Musl,
 }
 
 /// The result of [`check`]: one entry per file, in the order given.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The root filesystem checked against.
     pub root: PathBuf,
+    /// One report per file, in the order given.
     pub files: Vec<FileReport>,
 }
 
@@ -81,19 +96,24 @@ pub struct FileReport {
     pub file: String,
     /// `ELF64 LSB aarch64`.
     pub abi: String,
+    /// Which C library it is built for, from its interpreter.
     pub libc: Libc,
     /// Whether the file is dynamically linked (a static file needs nothing).
     pub dynamic: bool,
+    /// `PT_INTERP`, the loader it asks for.
     pub interpreter: Option<String>,
     /// Every object loaded, in load order (the file first), with where it was found.
     pub loaded: Vec<Loaded>,
+    /// Everything the root lacks for it (empty: it loads).
     pub missing: Vec<Missing>,
 }
 
 /// One loaded object: the name it was needed by, and its path inside the root.
 #[derive(Debug, Clone, Serialize)]
 pub struct Loaded {
+    /// The name it was needed as (`DT_NEEDED`, or the file itself).
     pub name: String,
+    /// Where it was found, inside the root.
     pub path: String,
 }
 
@@ -102,13 +122,43 @@ pub struct Loaded {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Missing {
     /// PT_INTERP names a loader the root lacks (or one of another machine).
-    Interpreter { path: String, why: String },
+    Interpreter {
+        /// The interpreter's path.
+        path: String,
+        /// Why it is not usable.
+        why: String,
+    },
     /// No directory searched holds a usable `name`.
-    Library { name: String, needed_by: String, searched: Vec<String>, rejected: Vec<String> },
+    Library {
+        /// The library's name.
+        name: String,
+        /// The object that needs it.
+        needed_by: String,
+        /// The directories searched.
+        searched: Vec<String>,
+        /// Candidates found but unusable, with why.
+        rejected: Vec<String>,
+    },
     /// `library` is loaded but does not define `version` (the loader refuses to start).
-    Version { version: String, library: String, needed_by: String },
+    Version {
+        /// The version.
+        version: String,
+        /// The library that should define it.
+        library: String,
+        /// The object that needs it.
+        needed_by: String,
+    },
     /// No loaded object defines `symbol` (at `version`).
-    Symbol { symbol: String, version: Option<String>, needed_by: String, expected_from: Option<String> },
+    Symbol {
+        /// The symbol.
+        symbol: String,
+        /// Its version, if versioned.
+        version: Option<String>,
+        /// The object that needs it.
+        needed_by: String,
+        /// The library its version belongs to, if known.
+        expected_from: Option<String>,
+    },
 }
 
 impl fmt::Display for Missing {

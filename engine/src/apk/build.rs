@@ -21,11 +21,17 @@ use super::{streams, Error, Result};
 pub struct BuildEntry {
     /// Relative path without leading `/` (directories without trailing `/`).
     pub path: String,
+    /// What it is.
     pub kind: Kind,
+    /// Permission bits.
     pub mode: u32,
+    /// Owner uid.
     pub uid: u64,
+    /// Owner gid.
     pub gid: u64,
+    /// A symlink's or hard link's target.
     pub link_target: Option<String>,
+    /// A file's content.
     pub content: Vec<u8>,
     /// Extended attributes, written as `SCHILY.xattr.<name>` PAX records.
     pub xattrs: Vec<(String, Vec<u8>)>,
@@ -58,6 +64,7 @@ impl BuildEntry {
 pub struct BuildOptions {
     /// Timestamp of every tar entry (SOURCE_DATE_EPOCH).
     pub mtime: u64,
+    /// The signature's digest algorithm.
     pub algo: SigAlgo,
 }
 

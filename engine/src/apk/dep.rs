@@ -10,8 +10,11 @@ use super::{version, Error, Result};
 
 /// Result bits of a version comparison, combined into an operator's mask (apk's values).
 pub const EQUAL: u8 = 1;
+/// The version is lower than the constraint's.
 pub const LESS: u8 = 2;
+/// The version is higher than the constraint's.
 pub const GREATER: u8 = 4;
+/// `~`: the version matches as a prefix.
 pub const FUZZY: u8 = 8;
 /// `><`: the "version" is a `Q1` checksum that must match the package's.
 pub const CHECKSUM: u8 = LESS | GREATER;
@@ -19,19 +22,24 @@ pub const CHECKSUM: u8 = LESS | GREATER;
 /// A version constraint: the operator as written, its mask, and the version.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Constraint {
+    /// The operator as written (`=`, `<=`, `~`, ...).
     pub op: String,
+    /// The result bits ([`EQUAL`], [`LESS`], [`GREATER`], [`FUZZY`]) it accepts.
     pub mask: u8,
+    /// The version compared with.
     pub version: String,
 }
 
 /// One dependency (or a provide, an install_if condition, a replaces entry).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Dep {
+    /// The package (or provided) name.
     pub name: String,
     /// `name@tag`: only from repositories carrying that tag.
     pub tag: Option<String>,
     /// `!name`: must not be installed (or not in the given versions).
     pub conflict: bool,
+    /// A version constraint, if any.
     pub constraint: Option<Constraint>,
 }
 
@@ -42,6 +50,16 @@ impl Dep {
     }
 
     /// Parses one dependency; `what` names the input in errors.
+    ///
+    /// ```
+    /// use forge_engine::apk::dep::Dep;
+    /// let d = Dep::parse("musl>=1.2.4", "world").unwrap();
+    /// assert_eq!(d.name, "musl");
+    /// assert!(d.matches(Some("1.2.5-r0"), None) && !d.matches(Some("1.2.3-r4"), None));
+    /// let tagged = Dep::parse("!openssh@edge", "world").unwrap();
+    /// assert!(tagged.conflict && tagged.tag.as_deref() == Some("edge"));
+    /// assert!(Dep::parse("musl>=", "world").is_err());
+    /// ```
     pub fn parse(s: &str, what: &str) -> Result<Dep> {
         let bad = |reason: &str| Error::Dependency { what: what.to_owned(), dep: s.to_owned(), reason: reason.into() };
         let (conflict, rest) = match s.strip_prefix('!') {

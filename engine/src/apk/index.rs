@@ -19,26 +19,43 @@ use super::{streams, Error, Result};
 /// One package record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexPackage {
+    /// `C:`: checksum of the package's control stream.
     pub checksum: Checksum,
+    /// `P:`: package name.
     pub name: String,
+    /// `V:`: version.
     pub version: String,
+    /// `A:`: architecture.
     pub arch: String,
     /// Size of the .apk file.
     pub size: u64,
+    /// `I:`: installed size in bytes.
     pub installed_size: u64,
+    /// `T:`: description.
     pub description: String,
+    /// `U:`: project URL.
     pub url: String,
+    /// `L:`: license.
     pub license: String,
+    /// `o:`: origin (the source package).
     pub origin: Option<String>,
+    /// `m:`: maintainer.
     pub maintainer: Option<String>,
+    /// `t:`: build time, seconds since the epoch.
     pub build_time: Option<u64>,
+    /// `c:`: the aports commit it was built from.
     pub commit: Option<String>,
     /// `k:`: preference among packages providing the same name.
     pub provider_priority: Option<u64>,
+    /// `D:`: dependencies.
     pub depends: Vec<Dep>,
+    /// `p:`: names it provides.
     pub provides: Vec<Dep>,
+    /// `i:`: install when all of these are installed.
     pub install_if: Vec<Dep>,
+    /// `r:`: packages whose files it may replace.
     pub replaces: Vec<Dep>,
+    /// `q:`: priority when replacing files.
     pub replaces_priority: Option<u64>,
     /// Every line as read (field letter, value), in order.
     pub fields: Vec<(char, String)>,
@@ -167,7 +184,9 @@ impl IndexPackage {
 pub struct Index {
     /// Who signed it; `None` only from [`parse_unverified`].
     pub signer: Option<Signer>,
+    /// The index's description (the repository's version).
     pub description: Option<String>,
+    /// Every package record, in file order.
     pub packages: Vec<IndexPackage>,
 }
 

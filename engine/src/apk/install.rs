@@ -63,7 +63,9 @@ pub struct InstallOptions {
 /// A package to install and the repository tag it was pinned with (`None`: untagged).
 #[derive(Clone, Copy, Debug)]
 pub struct ToInstall<'a> {
+    /// The package.
     pub apk: &'a Apk,
+    /// Its repository tag.
     pub tag: Option<&'a str>,
 }
 
@@ -71,11 +73,22 @@ pub struct ToInstall<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScriptHandling {
     /// Every command had a known effect, carried out on the tree (listed).
-    Declarative { done: Vec<String> },
+    Declarative {
+        /// The commands carried out.
+        done: Vec<String>,
+    },
     /// Some commands were carried out (`done`); the others were not run.
-    Partial { done: Vec<String>, not_run: Vec<String> },
+    Partial {
+        /// The commands carried out.
+        done: Vec<String>,
+        /// The commands not run.
+        not_run: Vec<String>,
+    },
     /// Nothing was carried out; the commands were not run.
-    NotRun { not_run: Vec<String> },
+    NotRun {
+        /// The commands not run.
+        not_run: Vec<String>,
+    },
 }
 
 /// One script of one package and what was done with it.
@@ -83,15 +96,20 @@ pub enum ScriptHandling {
 pub struct ScriptReport {
     /// `name-version`.
     pub package: String,
+    /// Which script.
     pub kind: ScriptKind,
+    /// What was done with it.
     pub handling: ScriptHandling,
 }
 
 /// A path a later package took over from an earlier one (by apk's replace rules).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Replaced {
+    /// The path, relative to the root.
     pub path: String,
+    /// The package that had it (`name-version`).
     pub from: String,
+    /// The package that took it.
     pub by: String,
 }
 
@@ -100,7 +118,9 @@ pub struct Replaced {
 pub struct InstallReport {
     /// `name-version`, in installation order.
     pub packages: Vec<String>,
+    /// What happened to each install script.
     pub scripts: Vec<ScriptReport>,
+    /// Paths a later package took over.
     pub replaced: Vec<Replaced>,
     /// Things the reader should know (missing busybox path lists, ...).
     pub notes: Vec<String>,

@@ -16,8 +16,11 @@ use crate::fstree::{FsTree, Kind as TreeKind, Node, TreePath};
 /// A signature algorithm, named by the prefix of the signature file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SigAlgo {
+    /// `.SIGN.RSA.`: RSA with SHA-1.
     RsaSha1,
+    /// `.SIGN.RSA256.`: RSA with SHA-256.
     RsaSha256,
+    /// `.SIGN.RSA512.`: RSA with SHA-512.
     RsaSha512,
 }
 
@@ -73,15 +76,20 @@ impl SigAlgo {
 /// One signature found in a signature stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature {
+    /// Its algorithm.
     pub algo: SigAlgo,
+    /// The key file name it names.
     pub key_name: String,
+    /// The signature bytes.
     pub bytes: Vec<u8>,
 }
 
 /// Who signed, once verified.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signer {
+    /// The key file name.
     pub key_name: String,
+    /// The algorithm of the signature that verified.
     pub algo: SigAlgo,
 }
 

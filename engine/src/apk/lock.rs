@@ -21,8 +21,11 @@ const COLUMNS: &str = "# name\tversion\tarch\trepository\tchecksum\tsha256\tsize
 /// One locked package.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LockEntry {
+    /// Package name.
     pub name: String,
+    /// Version.
     pub version: String,
+    /// Architecture.
     pub arch: String,
     /// The repository URL it was resolved from.
     pub repository: String,
@@ -30,7 +33,9 @@ pub struct LockEntry {
     pub checksum: Checksum,
     /// SHA-256 of the .apk file.
     pub sha256: [u8; 32],
+    /// Size of the .apk file in bytes.
     pub size: u64,
+    /// Where to download it.
     pub url: String,
 }
 
@@ -59,6 +64,7 @@ impl LockEntry {
 /// world from the one its recipe declares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LockInputs {
+    /// The apk architecture.
     pub arch: String,
     /// `/etc/apk/repositories` lines: `URL` or `@tag URL`, in the order given.
     pub repositories: Vec<String>,
@@ -75,6 +81,7 @@ const WORLD_LINE: &str = "# world: ";
 pub struct Lock {
     /// `None` for a lock written without them (they are optional in the format).
     pub inputs: Option<LockInputs>,
+    /// The locked packages, sorted by name.
     pub packages: Vec<LockEntry>,
 }
 

@@ -31,35 +31,92 @@ use std::path::PathBuf;
 /// Each variant names the input it is about (`what`: a path or a description).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An I/O error.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
 
+    /// A file or record is malformed.
     #[error("{what}: malformed: {reason}")]
-    Format { what: String, reason: String },
+    Format {
+        /// What was read.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
 
+    /// A dependency is not valid.
     #[error("{what}: invalid dependency {dep:?}: {reason}")]
-    Dependency { what: String, dep: String, reason: String },
+    Dependency {
+        /// Where it was read.
+        what: String,
+        /// The dependency text.
+        dep: String,
+        /// What is wrong.
+        reason: String,
+    },
 
+    /// A file that must be signed is not.
     #[error("{what}: unsigned: no .SIGN.RSA.* or .SIGN.RSA256.* entry in the signature stream")]
-    Unsigned { what: String },
+    Unsigned {
+        /// The file.
+        what: String,
+    },
 
     #[error(
         "{what}: signed by {signers}, but no such key is in {dir}: add the publisher's public key there \
          (only a key you trust)"
     )]
-    UntrustedKey { what: String, signers: String, dir: PathBuf },
+    /// No signer's key is in the trusted keys directory.
+    UntrustedKey {
+        /// The signed file.
+        what: String,
+        /// The key names it was signed with.
+        signers: String,
+        /// The keys directory.
+        dir: PathBuf,
+    },
 
     #[error(
         "{what}: the {algo} signature does not verify with key {key}: the file was altered or signed by another key"
     )]
-    BadSignature { what: String, key: String, algo: &'static str },
+    /// A signature does not verify.
+    BadSignature {
+        /// The signed file.
+        what: String,
+        /// The key.
+        key: String,
+        /// The digest algorithm (`SHA1`, `SHA256`, `SHA512`).
+        algo: &'static str,
+    },
 
+    /// A checksum or field differs from what its record declares.
     #[error("{what}: {field} mismatch: expected {expected}, found {actual}")]
-    Mismatch { what: String, field: String, expected: String, actual: String },
+    Mismatch {
+        /// The file.
+        what: String,
+        /// The field.
+        field: String,
+        /// What the record declares.
+        expected: String,
+        /// What was found.
+        actual: String,
+    },
 
+    /// A key file is not a usable RSA key.
     #[error("{path}: not a usable RSA key: {reason}")]
-    Key { path: PathBuf, reason: String },
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 
+    /// The world cannot be resolved; the text says what conflicts or is missing.
     #[error("{0}")]
     Unsatisfiable(String),
 
@@ -67,7 +124,15 @@ pub enum Error {
         "file conflict: /{path} is in both {first} and {second}, and neither may replace the other \
          (add `replaces` to one of them, or drop one from the world)"
     )]
-    Conflict { path: String, first: String, second: String },
+    /// Two packages install the same file and neither may replace the other.
+    Conflict {
+        /// The file, relative to the root.
+        path: String,
+        /// The package installed first.
+        first: String,
+        /// The other package.
+        second: String,
+    },
 }
 
 impl Error {

@@ -20,16 +20,24 @@ use super::{streams, Error, Result};
 /// Install scripts, in apk-tools' order (the order of `scripts.tar`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ScriptKind {
+    /// `.pre-install`.
     PreInstall,
+    /// `.post-install`.
     PostInstall,
+    /// `.pre-deinstall`.
     PreDeinstall,
+    /// `.post-deinstall`.
     PostDeinstall,
+    /// `.pre-upgrade`.
     PreUpgrade,
+    /// `.post-upgrade`.
     PostUpgrade,
+    /// `.trigger`.
     Trigger,
 }
 
 impl ScriptKind {
+    /// Every kind, in apk-tools' order.
     pub const ALL: [ScriptKind; 7] = [
         ScriptKind::PreInstall,
         ScriptKind::PostInstall,
@@ -63,7 +71,9 @@ impl ScriptKind {
 /// An install script from the control stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Script {
+    /// Which script it is.
     pub kind: ScriptKind,
+    /// Its bytes.
     pub content: Vec<u8>,
 }
 
@@ -78,12 +88,17 @@ pub struct Apk {
     pub checksum: Checksum,
     /// Who signed it; `None` only from [`parse_unverified`].
     pub signer: Option<Signer>,
+    /// Every signature of the signature stream.
     pub signatures: Vec<Signature>,
+    /// The `.PKGINFO`.
     pub info: PkgInfo,
+    /// The install scripts.
     pub scripts: Vec<Script>,
+    /// The control archive's entries.
     pub control: Vec<Entry>,
     /// The data archive's entries; contents are ranges into `data_tar`.
     pub files: Vec<Entry>,
+    /// The decompressed data archive.
     pub data_tar: Vec<u8>,
     /// How many entries carried an `APK-TOOLS.checksum.SHA1` that matched.
     pub file_checksums_verified: usize,

@@ -11,28 +11,47 @@ use super::{Error, Result};
 /// The parsed `.PKGINFO`. `fields` keeps every line as read, in order, so nothing is lost.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PkgInfo {
+    /// `pkgname`.
     pub name: String,
+    /// `pkgver`.
     pub version: String,
+    /// `pkgdesc`.
     pub description: String,
+    /// `url`.
     pub url: String,
     /// Installed size in bytes (`size`).
     pub size: u64,
+    /// `license`.
     pub license: String,
+    /// `arch`.
     pub arch: String,
+    /// `origin`: the source package.
     pub origin: Option<String>,
+    /// `maintainer`.
     pub maintainer: Option<String>,
+    /// `packager`.
     pub packager: Option<String>,
+    /// `builddate`, seconds since the epoch.
     pub build_date: Option<u64>,
+    /// `commit`: the aports commit.
     pub commit: Option<String>,
+    /// `provider_priority`.
     pub provider_priority: Option<u64>,
+    /// `replaces_priority`.
     pub replaces_priority: Option<u64>,
+    /// `depend` lines.
     pub depends: Vec<Dep>,
+    /// `provides` lines.
     pub provides: Vec<Dep>,
+    /// `install_if` lines.
     pub install_if: Vec<Dep>,
+    /// `replaces` lines.
     pub replaces: Vec<Dep>,
+    /// `triggers`: the folders whose changes run the trigger script.
     pub triggers: Vec<String>,
     /// SHA-256 of the data stream as stored (`datahash`).
     pub datahash: Option<[u8; 32]>,
+    /// Every `key = value` line, in file order.
     pub fields: Vec<(String, String)>,
 }
 

@@ -28,21 +28,27 @@ use super::{Error, Result};
 /// One repository: a label (its URL), an optional tag, and its packages.
 #[derive(Clone, Debug)]
 pub struct Repository {
+    /// A label for messages and `/etc/apk/repositories` (its URL).
     pub url: String,
+    /// The repository's tag (`@tag` dependencies need it).
     pub tag: Option<String>,
+    /// Its packages.
     pub packages: Vec<IndexPackage>,
 }
 
 /// A chosen package and the index of the repository it comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved {
+    /// The chosen package.
     pub package: IndexPackage,
+    /// Index of its repository in the list given.
     pub repository: usize,
 }
 
 /// The result: packages sorted by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolution {
+    /// The chosen packages, sorted by name.
     pub packages: Vec<Resolved>,
 }
 

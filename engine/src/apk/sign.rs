@@ -16,6 +16,7 @@ use super::{streams, Error, Result};
 /// `/etc/apk/keys`, e.g. `someone@example.org-61234567.rsa.pub`).
 #[derive(Clone)]
 pub struct SigningKey {
+    /// The public key's file name (in `/etc/apk/keys`).
     pub name: String,
     key: RsaPrivateKey,
 }

@@ -12,7 +12,9 @@ use super::{Error, Result};
 /// One gzip stream: its byte range in the file and its decompressed content.
 #[derive(Debug, Clone)]
 pub struct Stream {
+    /// Its bytes in the file.
     pub range: Range<usize>,
+    /// Its decompressed content.
     pub content: Vec<u8>,
 }
 

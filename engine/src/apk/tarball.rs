@@ -10,12 +10,19 @@ use super::{Error, Result};
 /// The kind of a tar entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
+    /// A regular file.
     File,
+    /// A directory.
     Dir,
+    /// A symbolic link.
     Symlink,
+    /// A hard link to an earlier entry.
     Hardlink,
+    /// A character device.
     CharDevice,
+    /// A block device.
     BlockDevice,
+    /// A named pipe.
     Fifo,
 }
 
@@ -23,20 +30,31 @@ pub enum Kind {
 /// decompressed archive bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// The entry's path (PAX `path` when present).
     pub path: String,
+    /// What it is.
     pub kind: Kind,
     /// Permission bits (`& 0o7777`).
     pub mode: u32,
+    /// Owner uid.
     pub uid: u64,
+    /// Owner gid.
     pub gid: u64,
+    /// Owner user name.
     pub uname: String,
+    /// Owner group name.
     pub gname: String,
+    /// Content size in bytes.
     pub size: u64,
+    /// Modification time, seconds since the epoch.
     pub mtime: u64,
+    /// The target of a symlink or hard link.
     pub link_target: Option<String>,
+    /// Major and minor numbers of a device.
     pub device: Option<(u32, u32)>,
     /// PAX records of this entry (`APK-TOOLS.checksum.SHA1`, `SCHILY.xattr.*`, ...).
     pub pax: Vec<(String, Vec<u8>)>,
+    /// Where the content is in the decompressed archive bytes.
     pub content: Range<usize>,
 }
 
@@ -132,15 +150,25 @@ fn entry_of(entry: &mut tar::Entry<'_, &[u8]>, total: usize, what: &str) -> Resu
 /// What to write for one entry.
 #[derive(Clone, Debug)]
 pub struct NewEntry<'a> {
+    /// The entry's path.
     pub path: &'a str,
+    /// What it is.
     pub kind: Kind,
+    /// Permission bits.
     pub mode: u32,
+    /// Owner uid.
     pub uid: u64,
+    /// Owner gid.
     pub gid: u64,
+    /// Owner user name.
     pub uname: &'a str,
+    /// Owner group name.
     pub gname: &'a str,
+    /// Modification time, seconds since the epoch.
     pub mtime: u64,
+    /// The target of a symlink or hard link.
     pub link_target: Option<&'a str>,
+    /// A file's content.
     pub content: &'a [u8],
     /// PAX records written before the entry (in this order).
     pub pax: Vec<(String, Vec<u8>)>,
@@ -173,6 +201,7 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// An empty writer.
     pub fn new() -> Writer {
         Writer::default()
     }

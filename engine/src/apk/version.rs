@@ -157,6 +157,15 @@ pub fn compare_fuzzy(a: &str, b: &str, fuzzy: bool) -> Ordering {
 }
 
 /// Compares two versions as apk does (`apk version -t a b`).
+///
+/// ```
+/// use std::cmp::Ordering::*;
+/// use forge_engine::apk::version::compare;
+/// assert_eq!(compare("1.2.10", "1.2.9"), Greater); // numbers, not text
+/// assert_eq!(compare("1.0_rc1", "1.0"), Less); // pre-releases first
+/// assert_eq!(compare("1.0-r1", "1.0-r0"), Greater); // then the package release
+/// assert_eq!(compare("1.0_p1", "1.0"), Greater); // patch levels after
+/// ```
 pub fn compare(a: &str, b: &str) -> Ordering {
     compare_fuzzy(a, b, false)
 }

@@ -35,18 +35,27 @@ pub use formats::detect;
 /// could change.
 pub const VERSION: u32 = 1;
 
+/// A result whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An archive format [`unpack`] understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// Plain (ustar, GNU or PAX) tar.
     Tar,
+    /// Tar compressed with gzip.
     TarGz,
+    /// Tar compressed with xz.
     TarXz,
+    /// Tar compressed with bzip2.
     TarBz2,
+    /// Tar compressed with zstd.
     TarZst,
+    /// Zip.
     Zip,
+    /// A Debian package (its `data.tar.*`).
     Deb,
+    /// An Alpine package (its data stream).
     Apk,
 }
 
@@ -88,64 +97,135 @@ pub struct UnpackOptions {
     /// Leading path components to drop from every entry (entries with no more
     /// components are skipped). `.` components do not count.
     pub strip_components: usize,
+    /// Caps on entries and bytes, against archive bombs.
     pub limits: Limits,
 }
 
 /// Something the unpacker skipped or changed, for the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note {
+    /// The entry's name in the archive.
     pub entry: String,
+    /// What was skipped or changed, and why.
     pub why: String,
 }
 
 /// What [`unpack`] did.
 #[derive(Clone, Debug)]
 pub struct Unpacked {
+    /// The format found from the magic bytes.
     pub format: Format,
     /// Entries read (skipped ones included).
     pub entries: u64,
     /// Bytes of file content written.
     pub bytes: u64,
+    /// What was skipped or changed.
     pub notes: Vec<Note>,
 }
 
 /// Why an archive could not be unpacked. `archive` names the input.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An I/O error.
     #[error("{path}: {error}")]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        error: std::io::Error,
+    },
 
+    /// The magic bytes match no format forge unpacks.
     #[error("{archive}: not an archive forge can unpack (first bytes: {magic}); supported: tar, tar.gz, tar.xz, tar.bz2, tar.zst, zip, deb, apk")]
-    UnknownFormat { archive: String, magic: String },
+    UnknownFormat {
+        /// The archive.
+        archive: String,
+        /// Its first bytes, in hex.
+        magic: String,
+    },
 
+    /// The archive is damaged or cut short.
     #[error("{archive}: corrupt or truncated archive: {why}")]
-    Corrupt { archive: String, why: String },
+    Corrupt {
+        /// The archive.
+        archive: String,
+        /// What is wrong.
+        why: String,
+    },
 
+    /// An entry has an absolute path.
     #[error("{archive}: entry `{entry}` has an absolute path; refusing to unpack it")]
-    AbsolutePath { archive: String, entry: String },
+    AbsolutePath {
+        /// The archive.
+        archive: String,
+        /// The entry.
+        entry: String,
+    },
 
+    /// An entry climbs out with `..`.
     #[error("{archive}: entry `{entry}` climbs out with `..`; refusing to unpack it")]
-    Traversal { archive: String, entry: String },
+    Traversal {
+        /// The archive.
+        archive: String,
+        /// The entry.
+        entry: String,
+    },
 
+    /// An entry would be written through a symlink or file the archive made.
     #[error("{archive}: entry `{entry}` would be written through `{via}`, which the archive made a symlink or a file; refusing")]
-    ThroughLink { archive: String, entry: String, via: String },
+    ThroughLink {
+        /// The archive.
+        archive: String,
+        /// The entry.
+        entry: String,
+        /// The symlink or file in the way.
+        via: String,
+    },
 
+    /// A hardlink points to something not unpacked earlier as a file.
     #[error("{archive}: hardlink `{entry}` points to `{target}`, which is not a file unpacked earlier from this archive; refusing")]
-    HardlinkOutside { archive: String, entry: String, target: String },
+    HardlinkOutside {
+        /// The archive.
+        archive: String,
+        /// The hardlink.
+        entry: String,
+        /// What it points to.
+        target: String,
+    },
 
     #[error(
         "{archive}: more than {limit} entries; refusing to go on (raise the entry limit if the archive is trusted)"
     )]
-    TooManyEntries { archive: String, limit: u64 },
+    /// More entries than the limit.
+    TooManyEntries {
+        /// The archive.
+        archive: String,
+        /// The limit.
+        limit: u64,
+    },
 
+    /// More bytes than the limit.
     #[error("{archive}: expands to more than {limit} bytes; refusing to go on (raise the size limit if the archive is trusted)")]
-    TooLarge { archive: String, limit: u64 },
+    TooLarge {
+        /// The archive.
+        archive: String,
+        /// The limit.
+        limit: u64,
+    },
 
+    /// The destination exists and is not empty.
     #[error("{dest}: the destination must be empty or absent")]
-    DestNotEmpty { dest: PathBuf },
+    DestNotEmpty {
+        /// The destination.
+        dest: PathBuf,
+    },
 
+    /// A `.deb` without a `data.tar.*` member.
     #[error("{archive}: a .deb without a data.tar member")]
-    DebWithoutData { archive: String },
+    DebWithoutData {
+        /// The archive.
+        archive: String,
+    },
 }
 
 impl Error {

@@ -20,25 +20,45 @@ use serde::Serialize;
 /// What went wrong reading an ELF file; each variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
+    /// An I/O error.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file does not start with the ELF magic.
     #[error("{path} is not an ELF file (no \\x7fELF magic)")]
-    NotElf { path: PathBuf },
+    NotElf {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not a well-formed ELF file.
     #[error("{path} is a malformed ELF file: {why}")]
-    Malformed { path: PathBuf, why: String },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// 32- or 64-bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Class {
+    /// `ELFCLASS32`.
     Elf32,
+    /// `ELFCLASS64`.
     Elf64,
 }
 
 /// Byte order of every multi-byte field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Endian {
+    /// `ELFDATA2LSB`.
     Little,
+    /// `ELFDATA2MSB`.
     Big,
 }
 
@@ -47,10 +67,15 @@ pub enum Endian {
 pub struct Machine(pub u16);
 
 impl Machine {
+    /// `EM_386`.
     pub const I386: Machine = Machine(3);
+    /// `EM_ARM`.
     pub const ARM: Machine = Machine(40);
+    /// `EM_X86_64`.
     pub const X86_64: Machine = Machine(62);
+    /// `EM_AARCH64`.
     pub const AARCH64: Machine = Machine(183);
+    /// `EM_RISCV`.
     pub const RISCV: Machine = Machine(243);
 
     /// The usual name (`x86_64`, `aarch64`, `arm`), or `machine-<n>` for the others.
@@ -73,22 +98,30 @@ impl Machine {
 /// `e_type`: what kind of object this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum FileType {
+    /// `ET_REL`: an object file.
     Relocatable,
+    /// `ET_EXEC`: an executable at a fixed address.
     Executable,
     /// A shared library or a position-independent executable.
     Shared,
+    /// `ET_CORE`: a core dump.
     Core,
+    /// Any other `e_type`.
     Other(u16),
 }
 
 /// Symbol binding (`STB_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Binding {
+    /// `STB_LOCAL`.
     Local,
+    /// `STB_GLOBAL`.
     Global,
+    /// `STB_WEAK`: may stay undefined.
     Weak,
     /// `STB_GNU_UNIQUE`: global, one copy process-wide.
     Unique,
+    /// Any other binding.
     Other(u8),
 }
 
@@ -107,9 +140,11 @@ pub struct SymbolVersion {
 /// One entry of the dynamic symbol table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Symbol {
+    /// The symbol's name.
     pub name: String,
     /// Defined here (`st_shndx != SHN_UNDEF`), or needed from elsewhere.
     pub defined: bool,
+    /// Its binding.
     pub binding: Binding,
     /// `STT_*` (0 none, 1 object, 2 func, 6 tls, 10 gnu ifunc...).
     pub kind: u8,
@@ -122,12 +157,14 @@ pub struct Symbol {
 pub struct VersionNeed {
     /// The library, as named in DT_NEEDED (`libc.so.6`).
     pub file: String,
+    /// The versions needed from it.
     pub versions: Vec<NeededVersion>,
 }
 
 /// One needed version, like `GLIBC_2.17`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NeededVersion {
+    /// The version's name.
     pub name: String,
     /// `VER_FLG_WEAK`: the loader only warns when it is missing.
     pub weak: bool,
@@ -136,6 +173,7 @@ pub struct NeededVersion {
 /// One `.gnu.version_d` entry: a version this object defines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VersionDef {
+    /// The version's name.
     pub name: String,
     /// `VER_FLG_BASE`: the entry naming the file itself (its soname), not a real version.
     pub base: bool,
@@ -144,9 +182,13 @@ pub struct VersionDef {
 /// What the loader needs to know about one ELF file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Elf {
+    /// 32- or 64-bit.
     pub class: Class,
+    /// Byte order.
     pub endian: Endian,
+    /// `e_machine`.
     pub machine: Machine,
+    /// `e_type`.
     pub file_type: FileType,
     /// `e_flags` (the ARM float ABI lives here).
     pub flags: u32,
@@ -154,7 +196,9 @@ pub struct Elf {
     pub interpreter: Option<String>,
     /// Whether the file has a `PT_DYNAMIC` segment (static executables have none).
     pub dynamic: bool,
+    /// `DT_NEEDED`: the libraries it needs, in order.
     pub needed: Vec<String>,
+    /// `DT_SONAME`: the name it is loaded under.
     pub soname: Option<String>,
     /// DT_RPATH split at `:`, unexpanded (`$ORIGIN` kept).
     pub rpath: Vec<String>,
@@ -162,7 +206,9 @@ pub struct Elf {
     pub runpath: Vec<String>,
     /// Dynamic symbols, table order, without the null symbol 0.
     pub symbols: Vec<Symbol>,
+    /// `.gnu.version_r`: versions it needs, per library.
     pub version_needs: Vec<VersionNeed>,
+    /// `.gnu.version_d`: versions it defines.
     pub version_defs: Vec<VersionDef>,
 }
 

@@ -73,24 +73,53 @@ struct Group {
 /// What an inode is, as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageKind {
-    File { size: u64, runs: Vec<Run> },
+    /// A regular file.
+    File {
+        /// Its size in bytes.
+        size: u64,
+        /// Where its blocks are in the image.
+        runs: Vec<Run>,
+    },
+    /// A directory.
     Dir,
+    /// A symlink and its target.
     Symlink(Vec<u8>),
-    Char { major: u32, minor: u32 },
-    Block { major: u32, minor: u32 },
+    /// A character device.
+    Char {
+        /// Major number.
+        major: u32,
+        /// Minor number.
+        minor: u32,
+    },
+    /// A block device.
+    Block {
+        /// Major number.
+        major: u32,
+        /// Minor number.
+        minor: u32,
+    },
+    /// A named pipe.
     Fifo,
+    /// A unix socket.
     Socket,
 }
 
 /// One path of the image with its inode's metadata.
 #[derive(Clone, Debug)]
 pub struct ImageEntry {
+    /// The path, relative to the root.
     pub path: TreePath,
+    /// Its inode number (hard links share one).
     pub ino: u32,
+    /// Permission bits.
     pub mode: u32,
+    /// Owner uid.
     pub uid: u32,
+    /// Owner gid.
     pub gid: u32,
+    /// What it is.
     pub kind: ImageKind,
+    /// Extended attributes by full name (`security.capability`, ...).
     pub xattrs: BTreeMap<String, Vec<u8>>,
 }
 

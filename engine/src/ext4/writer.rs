@@ -30,9 +30,11 @@ pub struct Ext4Summary {
     pub image_bytes: u64,
     /// Filesystem blocks (4096 bytes) and how many are free.
     pub blocks: u64,
+    /// Blocks left free.
     pub free_blocks: u64,
     /// Inodes in the filesystem and how many are used.
     pub inodes: u64,
+    /// Inodes in use.
     pub used_inodes: u64,
     /// The UUID, derived from the content.
     pub uuid: [u8; 16],

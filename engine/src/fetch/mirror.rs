@@ -23,6 +23,14 @@ pub enum Mirror {
 
 impl Mirror {
     /// Parses a mirror as the user spells it: `http(s)://...`, `file://...` or a path.
+    ///
+    /// ```
+    /// use forge_engine::fetch::Mirror;
+    /// use forge_engine::fetch::mirror::hash_key;
+    /// let m = Mirror::parse("https://mirror.example/forge/").unwrap();
+    /// let hash = format!("sha256:{}", "0".repeat(52)).parse().unwrap();
+    /// assert_eq!(m.locate(&hash_key(&hash)), format!("https://mirror.example/forge/sha256/{}", "0".repeat(64)));
+    /// ```
     pub fn parse(text: &str) -> Result<Mirror, Error> {
         if text.starts_with("http://") || text.starts_with("https://") {
             return Ok(Mirror::Url(text.trim_end_matches('/').to_owned()));
@@ -88,6 +96,7 @@ pub fn path_key(url: &str) -> Option<String> {
 /// Every mirror forge knows of, in the order they are tried.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mirrors {
+    /// File mirrors, in the order they are tried.
     pub files: Vec<Mirror>,
     /// Repository URL -> local repository.
     pub git: Vec<(String, PathBuf)>,

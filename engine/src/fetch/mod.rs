@@ -24,12 +24,15 @@ use forge_store::{Algo, Hash};
 
 pub use mirror::{Mirror, Mirrors};
 
+/// A result whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A fixed-output file: what it is called, where it lives upstream, what it hashes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchSpec {
+    /// The file's name (the store path's name part, and the name mirrors may serve it under).
     pub name: String,
+    /// Upstream URLs, tried in order after the mirrors.
     pub urls: Vec<String>,
     /// sha256 or sha512 of the file's bytes.
     pub hash: Hash,
@@ -71,14 +74,18 @@ impl Default for FetchOptions {
 pub struct Fetched {
     /// Where the bytes came from (a mirror path or URL, or an upstream URL).
     pub source: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
 /// An input that could not be had offline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MissingInput {
+    /// The input's name.
     pub name: String,
+    /// Its upstream URLs.
     pub urls: Vec<String>,
+    /// Its hash.
     pub hash: Hash,
 }
 
@@ -126,7 +133,14 @@ pub enum Failure {
     /// A network error that outlasted the retries, or a timeout.
     Network(String),
     /// The bytes arrived but hash differently; they are kept at `kept`.
-    HashMismatch { expected: Hash, actual: Hash, kept: PathBuf },
+    HashMismatch {
+        /// The declared hash.
+        expected: Hash,
+        /// The hash of what arrived.
+        actual: Hash,
+        /// Where the bytes were kept.
+        kept: PathBuf,
+    },
     /// Reading the local source or writing the destination failed.
     Io(String),
     /// A network source skipped because of `offline`.
@@ -156,7 +170,9 @@ impl fmt::Display for Failure {
 /// One source tried and how it failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
+    /// The mirror path or URL tried.
     pub source: String,
+    /// How it failed.
     pub failure: Failure,
 }
 
@@ -167,35 +183,83 @@ fn attempts_text(attempts: &[Attempt]) -> String {
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Every source failed.
     #[error("cannot fetch {name} ({hash}); tried:{}", attempts_text(.attempts))]
-    Failed { name: String, hash: Hash, attempts: Vec<Attempt> },
+    Failed {
+        /// The file.
+        name: String,
+        /// Its hash.
+        hash: Hash,
+        /// Each source tried and how it failed.
+        attempts: Vec<Attempt>,
+    },
 
+    /// Offline, the file is in no local mirror.
     #[error("{} is in no local mirror, and offline mode forbids the network; tried:{}\nOn a machine with network, run `forge vendor RECIPE DIR`, bring DIR here, and use `--mirror DIR --offline`.", .input.name, attempts_text(.attempts))]
-    Missing { input: MissingInput, attempts: Vec<Attempt> },
+    Missing {
+        /// The input.
+        input: MissingInput,
+        /// The mirrors tried.
+        attempts: Vec<Attempt>,
+    },
 
+    /// Offline, several inputs are in no local mirror (all listed at once).
     #[error("{0}")]
     MissingInputs(MissingInputs),
 
+    /// The value.
     #[error("cannot fetch {name}; tried:{}\nCheck the URL, or pass --mirror DIR holding a copy under the URL's path.", attempts_text(.attempts))]
-    Unreachable { name: String, attempts: Vec<Attempt> },
+    Unreachable {
+        /// The name.
+        name: String,
+        /// Every source tried, with what it answered.
+        attempts: Vec<Attempt>,
+    },
 
+    /// A file has neither URLs nor mirrors.
     #[error("{name}: no URL and no mirror to fetch it from")]
-    NoSources { name: String },
+    NoSources {
+        /// The file.
+        name: String,
+    },
 
+    /// A mirror setting is not usable.
     #[error("invalid mirror `{mirror}`: {why}")]
-    BadMirror { mirror: String, why: String },
+    BadMirror {
+        /// The mirror as given.
+        mirror: String,
+        /// What is wrong.
+        why: String,
+    },
 
+    /// A URL is not valid or of an unsupported scheme.
     #[error("invalid URL `{url}`: {why}")]
-    BadUrl { url: String, why: String },
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        why: String,
+    },
 
+    /// A config error.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
 
+    /// The HTTP client could not be made (TLS roots, proxy settings).
     #[error("cannot set up the HTTP client: {why}")]
-    Client { why: String },
+    Client {
+        /// Why.
+        why: String,
+    },
 
+    /// An I/O error.
     #[error("{path}: {error}")]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        error: std::io::Error,
+    },
 }
 
 impl Error {
@@ -249,10 +313,12 @@ impl Fetcher {
         Ok(Fetcher { mirrors, opts, client })
     }
 
+    /// The mirrors it tries.
     pub fn mirrors(&self) -> &Mirrors {
         &self.mirrors
     }
 
+    /// Its options (offline mode, timeouts, progress).
     pub fn options(&self) -> &FetchOptions {
         &self.opts
     }

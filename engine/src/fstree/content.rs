@@ -13,8 +13,11 @@ use std::sync::{Arc, Mutex};
 /// Logical ranges not covered by any run read as zeros (holes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {
+    /// Offset in the file.
     pub logical: u64,
+    /// Offset in the host file.
     pub physical: u64,
+    /// Length in bytes.
     pub len: u64,
 }
 
@@ -25,12 +28,33 @@ pub enum Content {
     Bytes(Arc<[u8]>),
     /// `size` bytes at `offset` of a host or store file (a whole file has offset 0; an
     /// uncompressed tar member is a range of the tar).
-    File { path: Arc<Path>, offset: u64, size: u64 },
+    File {
+        /// The file.
+        path: Arc<Path>,
+        /// Where the content starts in it.
+        offset: u64,
+        /// The content's length.
+        size: u64,
+    },
     /// A range of the tree's spool: a temporary file that compressed tar streams are
     /// copied into as they are read, so the tree never holds file contents in memory.
-    Spool { spool: Arc<Spool>, offset: u64, size: u64 },
+    Spool {
+        /// The spool file.
+        spool: Arc<Spool>,
+        /// Where the content starts in it.
+        offset: u64,
+        /// The content's length.
+        size: u64,
+    },
     /// Runs of a host file, holes reading as zeros (files read back from an image).
-    Runs { path: Arc<Path>, runs: Arc<[Run]>, size: u64 },
+    Runs {
+        /// The host file.
+        path: Arc<Path>,
+        /// Its runs, by logical offset.
+        runs: Arc<[Run]>,
+        /// The file's size (past the last run: zeros).
+        size: u64,
+    },
 }
 
 impl Content {

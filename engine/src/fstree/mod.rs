@@ -48,22 +48,68 @@ pub const NAME_MAX: usize = 255;
 /// What went wrong building or changing a tree; each variant names the path.
 #[derive(Debug, thiserror::Error)]
 pub enum FsTreeError {
+    /// A path is not a clean relative path.
     #[error("invalid path `{path}`: {reason}")]
-    InvalidPath { path: String, reason: &'static str },
+    InvalidPath {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A parent of the path is not a directory.
     #[error("cannot create `{path}`: `{parent}` exists and is not a directory")]
-    NotADirectory { path: String, parent: String },
+    NotADirectory {
+        /// The path.
+        path: String,
+        /// The parent in the way.
+        parent: String,
+    },
+    /// The path is not in the tree.
     #[error("`{path}` does not exist in the tree")]
-    NotFound { path: String },
+    NotFound {
+        /// The path.
+        path: String,
+    },
+    /// A hard link cannot be made.
     #[error("hard link `{path}` -> `{target}`: {reason}")]
-    Hardlink { path: String, target: String, reason: &'static str },
+    Hardlink {
+        /// The link.
+        path: String,
+        /// Its target.
+        target: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// A symlink's target is empty.
     #[error("symlink `{path}` has an empty target")]
-    EmptySymlink { path: String },
+    EmptySymlink {
+        /// The symlink.
+        path: String,
+    },
+    /// A `setcap` text is not valid.
     #[error("invalid capability text `{text}`: {reason}")]
-    Capability { text: String, reason: String },
+    Capability {
+        /// The text.
+        text: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An I/O error.
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The path.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Something the tree cannot hold or do.
     #[error("{path}: {reason}")]
-    Unsupported { path: String, reason: String },
+    Unsupported {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A normalized path inside a tree: its components, without `.`, `..` or empty ones.
@@ -131,7 +177,9 @@ impl fmt::Display for TreePath {
 pub struct Meta {
     /// Permission bits including setuid, setgid and sticky (`0o7777` at most).
     pub mode: u32,
+    /// Owner uid.
     pub uid: u32,
+    /// Owner gid.
     pub gid: u32,
     /// Seconds since the epoch; every entry of a tree gets the tree's SOURCE_DATE_EPOCH.
     pub mtime: i64,
@@ -148,14 +196,28 @@ impl Meta {
 /// Device nodes and fifos, for [`FsTree::mknod`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Special {
-    Char { major: u32, minor: u32 },
-    Block { major: u32, minor: u32 },
+    /// A character device.
+    Char {
+        /// Major number.
+        major: u32,
+        /// Minor number.
+        minor: u32,
+    },
+    /// A block device.
+    Block {
+        /// Major number.
+        major: u32,
+        /// Minor number.
+        minor: u32,
+    },
+    /// A named pipe.
     Fifo,
 }
 
 /// What an entry is.
 #[derive(Clone, Debug)]
 pub enum Kind {
+    /// A regular file with this content.
     File(Content),
     /// Children by name, in byte order.
     Dir(BTreeMap<Vec<u8>, Node>),
@@ -164,14 +226,21 @@ pub enum Kind {
     /// Another name for the (non-directory) entry at this path; it shares that entry's
     /// inode, metadata and content.
     Hardlink(TreePath),
+    /// A character device.
     Char {
+        /// Major number.
         major: u32,
+        /// Minor number.
         minor: u32,
     },
+    /// A block device.
     Block {
+        /// Major number.
         major: u32,
+        /// Minor number.
         minor: u32,
     },
+    /// A named pipe.
     Fifo,
 }
 
@@ -203,7 +272,9 @@ impl From<Special> for Kind {
 /// One entry of the tree.
 #[derive(Clone, Debug)]
 pub struct Node {
+    /// Mode, owner, times, xattrs.
     pub meta: Meta,
+    /// What it is.
     pub kind: Kind,
 }
 

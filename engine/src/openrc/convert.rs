@@ -1,4 +1,4 @@
-//! The conversion of one unit: its [Unit] and [Install] sections for every kind,
+//! The conversion of one unit: its `[Unit]` and `[Install]` sections for every kind,
 //! `.service` units into init scripts; `.timer` and `.path` units are handed to
 //! [`super::cron`] and [`super::path`]. Every assignment is either consumed by a
 //! mapping or lands in the report: nothing is dropped silently.

@@ -26,13 +26,36 @@ pub use report::{ReportEntry, Severity};
 pub enum Error {
     /// The file is not a unit file systemd would read.
     #[error("{file}:{line}: {why}")]
-    Parse { file: String, line: usize, why: String },
+    Parse {
+        /// The unit file.
+        file: String,
+        /// The line number.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
 
     /// A directive's value cannot be read (bad quoting, a bad time span...).
     #[error("{file}:{line}: {key}={value}: {why}")]
-    BadValue { file: String, line: usize, key: String, value: String, why: String },
+    BadValue {
+        /// The unit file.
+        file: String,
+        /// The line number.
+        line: usize,
+        /// The directive.
+        key: String,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        why: String,
+    },
 
     /// The unit's name cannot name an OpenRC service.
     #[error("{file}: {why}")]
-    BadName { file: String, why: String },
+    BadName {
+        /// The unit file.
+        file: String,
+        /// What is wrong.
+        why: String,
+    },
 }

@@ -146,7 +146,7 @@ fn parse_error(file: &str, line: usize, why: &str) -> Error {
 pub struct ExecCommand {
     /// `-`: a failing exit status is ignored.
     pub ignore_failure: bool,
-    /// `@`: the second word is argv[0] (the process name) instead of the path.
+    /// `@`: the second word is `argv[0]` (the process name) instead of the path.
     pub argv0: Option<String>,
     /// `+`, `!` or `!!`: runs with full privileges regardless of `User=`.
     pub privileged: bool,

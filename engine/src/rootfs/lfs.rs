@@ -23,39 +23,91 @@ use crate::git::{find_lfs_pointers, LfsPointer};
 /// What can be wrong with the pins of a checkout.
 #[derive(Debug, thiserror::Error)]
 pub enum LfsError {
+    /// A pointer in the checkout has no pin.
     #[error(
         "{path} is a Git LFS pointer with no pin; add the row (\"{path}\", \"{oid}\", {size}) to {table} \
          (and install its object, or leave it out of the image)"
     )]
-    Unpinned { path: String, oid: String, size: u64, table: String },
+    Unpinned {
+        /// The file or path concerned.
+        path: String,
+        /// The object's sha256, hex.
+        oid: String,
+        /// The object's size in bytes.
+        size: u64,
+        /// Where the pins are kept.
+        table: String,
+    },
 
+    /// A pin disagrees with the checkout's pointer.
     #[error(
         "{path}: the checkout's Git LFS pointer names oid {tree_oid} size {tree_size}, but {table} pins \
          oid {pin_oid} size {pin_size}; the pinned revision moved the object: update the row to \
          (\"{path}\", \"{tree_oid}\", {tree_size})"
     )]
-    Mismatch { path: String, tree_oid: String, tree_size: u64, pin_oid: String, pin_size: u64, table: String },
+    Mismatch {
+        /// The file or path concerned.
+        path: String,
+        /// The oid the checkout's pointer names.
+        tree_oid: String,
+        /// The size the checkout's pointer names.
+        tree_size: u64,
+        /// The oid the pin names.
+        pin_oid: String,
+        /// The size the pin names.
+        pin_size: u64,
+        /// Where the pins are kept.
+        table: String,
+    },
 
+    /// A pin names no pointer of the checkout.
     #[error("{path} is pinned in {table} but the checkout holds no Git LFS pointer there; remove or correct the row")]
-    Stale { path: String, table: String },
+    Stale {
+        /// The file or path concerned.
+        path: String,
+        /// Where the pins are kept.
+        table: String,
+    },
 
+    /// An object has another size than its pointer says.
     #[error("the object of {path} is {actual} bytes, but its pointer says {pinned}; the pin is wrong")]
-    ObjectSize { path: String, pinned: u64, actual: u64 },
+    ObjectSize {
+        /// The file or path concerned.
+        path: String,
+        /// The size the pointer names.
+        pinned: u64,
+        /// The object's actual size.
+        actual: u64,
+    },
 
+    /// A pointer file would end up in the image.
     #[error(
         "/{path} in the image is still a Git LFS pointer (oid {oid}); pin and install its object, or keep the \
          file out of the image"
     )]
-    LeftInImage { path: String, oid: String },
+    LeftInImage {
+        /// The file or path concerned.
+        path: String,
+        /// The object's sha256, hex.
+        oid: String,
+    },
 
+    /// Reading the checkout failed.
     #[error(transparent)]
     Git(#[from] crate::git::Error),
 
+    /// Writing the tree failed.
     #[error(transparent)]
     Tree(#[from] crate::fstree::FsTreeError),
 
+    /// An I/O error.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or path concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
 }
 
 /// One pinned object, as the op is given it.
@@ -65,6 +117,7 @@ pub struct Pin {
     pub path: String,
     /// sha256 of the object, hex.
     pub oid: String,
+    /// The object's size in bytes.
     pub size: u64,
     /// Where the object goes in the tree, and the file holding it; `None` for
     /// objects the image does not use.

@@ -10,14 +10,14 @@
 //! copied and no copy-on-write fault is taken, which a fork would cost on every run.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use landlock::{path_beneath_rules, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, ABI};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-use super::spawn::{early_failure, EARLY_CWD, EARLY_EXEC};
+use super::spawn::{early_failure, EARLY_CWD, EARLY_EXEC, EARLY_TERMINAL};
 use super::wire::{Failure, Request, Step};
 use super::{seccomp, sys};
 
@@ -31,15 +31,19 @@ struct Prepared {
     /// A Landlock ruleset with its rules, enforced by the child on itself.
     ruleset: OwnedFd,
     filter: Vec<libc::sock_filter>,
+    /// The slave of the sandbox's pty in an interactive run with a terminal: the
+    /// builder's controlling terminal and its stdin, stdout and stderr.
+    terminal: Option<RawFd>,
 }
 
 /// Stack for the child between clone and exec: a few shallow calls.
 const CHILD_STACK: usize = 64 << 10;
 
-/// Starts the builder: prepared here, confined and exec'd in a vfork-like child.
-/// A failure after the clone is reported by the child on the status fd.
-pub(crate) fn spawn_builder(req: &Request) -> Result<Pid, Failure> {
-    let prepared = prepare(req)?;
+/// Starts the builder: prepared here, confined and exec'd in a vfork-like child (in
+/// a new session on `terminal`, the slave of the sandbox's pty, when the run has
+/// one). A failure after the clone is reported by the child on the status fd.
+pub(crate) fn spawn_builder(req: &Request, terminal: Option<RawFd>) -> Result<Pid, Failure> {
+    let prepared = prepare(req, terminal)?;
     let ptrs = |v: &[CString]| v.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect::<Vec<_>>();
     let (argv, env) = (ptrs(&prepared.argv), ptrs(&prepared.env));
     let plan = Plan { prepared: &prepared, argv: &argv, env: &env };
@@ -70,7 +74,7 @@ struct Plan<'a> {
     env: &'a [*const libc::c_char],
 }
 
-fn prepare(req: &Request) -> Result<Prepared, Failure> {
+fn prepare(req: &Request, terminal: Option<RawFd>) -> Result<Prepared, Failure> {
     let spec = &req.spec;
     let environment = spec.environment(req.cores);
     let env = environment.iter().map(|(k, v)| c_string(format!("{k}={v}"))).collect::<Result<_, _>>()?;
@@ -78,7 +82,7 @@ fn prepare(req: &Request) -> Result<Prepared, Failure> {
     let path = environment.get("PATH").map(String::as_str).unwrap_or_default();
     let candidates = candidates(&spec.argv[0], path)?;
     let cwd = c_string(spec.working_dir().to_string_lossy().into_owned())?;
-    Ok(Prepared { cwd, argv, env, candidates, ruleset: write_ruleset(req)?, filter: seccomp::program() })
+    Ok(Prepared { cwd, argv, env, candidates, ruleset: write_ruleset(req)?, filter: seccomp::program(), terminal })
 }
 
 fn c_string(s: String) -> Result<CString, Failure> {
@@ -121,6 +125,11 @@ fn write_ruleset(req: &Request) -> Result<OwnedFd, Failure> {
 unsafe fn confine_and_exec(plan: &Plan) -> ! {
     let p = plan.prepared;
     default_signals();
+    if let Some(slave) = p.terminal {
+        if !make_controlling(slave) {
+            early_failure(super::wire::STATUS_FD, EARLY_TERMINAL);
+        }
+    }
     libc::umask(0o022);
     if libc::chdir(p.cwd.as_ptr()) < 0 {
         early_failure(super::wire::STATUS_FD, EARLY_CWD);
@@ -161,6 +170,12 @@ unsafe fn confine(p: &Prepared) -> u8 {
         return EARLY_EXEC;
     }
     0
+}
+
+/// A new session with `slave` as its controlling terminal and as fds 0-2.
+unsafe fn make_controlling(slave: RawFd) -> bool {
+    // TIOCSCTTY with argument 0: never steal a terminal from another session.
+    libc::setsid() >= 0 && libc::ioctl(slave, libc::TIOCSCTTY, 0) >= 0 && (0..3).all(|fd| libc::dup2(slave, fd) >= 0)
 }
 
 /// Every signal back to its default and none blocked: forge ignores SIGPIPE and

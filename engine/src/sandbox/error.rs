@@ -7,30 +7,79 @@ use std::path::{Path, PathBuf};
 use super::spec::Arch;
 use super::wire::{Failure, Step};
 
+/// Why a sandboxed run could not start or finish (a failing command is not an error: see `Status`).
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// The spec is not valid.
     #[error("invalid sandbox {what}: {detail}")]
-    InvalidSpec { what: String, detail: String },
+    InvalidSpec {
+        /// Which part.
+        what: String,
+        /// What is wrong.
+        detail: String,
+    },
 
+    /// An I/O error on the host side.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
 
     // The io::Error fields are not `source`s: the message already shows them, and
     // the diagnosis must stay the last thing printed.
+    /// The sandbox's init could not be started.
     #[error("cannot start the sandbox helper {exe}: {err}")]
-    Spawn { exe: PathBuf, err: io::Error },
+    Spawn {
+        /// The program re-executed as init.
+        exe: PathBuf,
+        /// The error.
+        err: io::Error,
+    },
 
+    /// A setup step failed inside; `cause` and `fix` diagnose it.
     #[error("cannot set up the sandbox: {step}{}: {err}\n  cause: {cause}\n  fix: {fix}", at(path))]
-    Setup { step: String, path: Option<PathBuf>, err: io::Error, cause: String, fix: String },
+    Setup {
+        /// The step, in words.
+        step: String,
+        /// The path it was about.
+        path: Option<PathBuf>,
+        /// The kernel's error.
+        err: io::Error,
+        /// The host setting or kernel feature at fault.
+        cause: String,
+        /// How to fix it.
+        fix: String,
+    },
 
+    /// The command could not be executed (not found, not executable, wrong format).
     #[error("cannot run `{program}` in the sandbox: {err}")]
-    Exec { program: String, err: io::Error },
+    Exec {
+        /// The command.
+        program: String,
+        /// The error.
+        err: io::Error,
+    },
 
+    /// A foreign architecture has no emulator here.
     #[error("cannot run {arch} programs here: {reason}\n  fix: {fix}")]
-    NoEmulator { arch: Arch, reason: String, fix: String },
+    NoEmulator {
+        /// The architecture.
+        arch: Arch,
+        /// Why none is usable.
+        reason: String,
+        /// How to get one.
+        fix: String,
+    },
 
+    /// The helper broke the protocol: a bug.
     #[error("the sandbox helper failed without saying why ({detail}); this is a bug in forge")]
-    Protocol { detail: String },
+    Protocol {
+        /// What was received.
+        detail: String,
+    },
 }
 
 fn at(path: &Option<PathBuf>) -> String {
@@ -166,6 +215,12 @@ pub(crate) fn diagnose(step: Step, errno: i32, host: &Host) -> (String, String) 
             format!("the kernel refused to register the qemu emulator in the sandbox ({kernel}; 6.7 namespaces binfmt_misc)"),
             "install qemu-user-static and let it register its handlers with the F (fix binary) flag on the host \
              (Debian: apt-get install qemu-user-static binfmt-support), or use Linux 6.7 or newer"
+                .into(),
+        ),
+        Step::Terminal => (
+            format!("no terminal could be made in the sandbox (a private devpts instance, {kernel})"),
+            "run without a terminal: give forge's stdin a file or a pipe (`forge shell RECIPE < script`), \
+             or use a kernel with CONFIG_UNIX98_PTYS (every distribution kernel has it)"
                 .into(),
         ),
         _ => (

@@ -8,7 +8,10 @@ use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{sethostname, Pid};
 
-use super::wire::{Failure, Report, Request, Step};
+use std::os::fd::{AsFd, AsRawFd};
+
+use super::tty::{self, Pty};
+use super::wire::{Failure, Report, Request, Step, CHANNEL_FD};
 use super::{confine, mounts, sys};
 
 /// Signals init waits for (blocked, taken with sigwait).
@@ -36,13 +39,41 @@ fn run(req: &Request) -> Result<Report, Failure> {
     mounts::enter_new_root(req)?;
     sethostname(&req.spec.hostname).map_err(|e| Failure::new(Step::Hostname, e))?;
     sys::loopback_up().map_err(|e| Failure::new(Step::Loopback, e))?;
+    let pty = interactive_stdin(req)?;
     // Init keeps no power once the builder runs: nothing can borrow it via ptrace.
     // Set before the builder starts, which shares init's memory until it execs.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let builder = confine::spawn_builder(req)?;
+    let builder = confine::spawn_builder(req, pty.as_ref().map(|p| p.slave.as_raw_fd()))?;
+    if let Some(pty) = pty {
+        hand_over(pty)?;
+    }
     sys::clear_capability_sets().map_err(|e| Failure::new(Step::Capabilities, e))?;
     Ok(reap_until_exit(builder))
+}
+
+/// An interactive run's stdin. With a terminal: a new pty of the sandbox's devpts,
+/// whose slave the builder takes and whose master goes to forge once it started.
+/// Without: the channel itself, made read-only (the builder reads what forge relays
+/// and cannot write back). Builds keep /dev/null.
+fn interactive_stdin(req: &Request) -> Result<Option<Pty>, Failure> {
+    match &req.spec.interactive {
+        None => Ok(None),
+        Some(i) if i.tty => tty::open_pty(req.window).map(Some),
+        Some(_) => {
+            let channel = Failure::at(Step::Terminal, "the stdin channel");
+            nix::sys::socket::shutdown(CHANNEL_FD, nix::sys::socket::Shutdown::Write).map_err(channel)?;
+            nix::unistd::dup2(CHANNEL_FD, 0).map_err(Failure::at(Step::Terminal, "the stdin channel"))?;
+            Ok(None)
+        }
+    }
+}
+
+/// Sends the pty's master to forge and lets go of both ends: once the builder and
+/// everything it started are gone, forge's reads of the master end (EIO).
+fn hand_over(pty: Pty) -> Result<(), Failure> {
+    tty::send_fd(CHANNEL_FD, pty.master.as_fd()).map_err(Failure::at(Step::Terminal, "sending the pty to forge"))?;
+    nix::unistd::close(CHANNEL_FD).map_err(Failure::at(Step::Terminal, "the channel"))
 }
 
 extern "C" fn ignore(_: libc::c_int) {}

@@ -20,17 +20,20 @@ mod confine;
 mod error;
 mod helper;
 mod init;
+mod interactive;
 mod mounts;
 mod seccomp;
 mod spawn;
 mod spec;
 mod supervise;
 mod sys;
+mod tty;
 mod wire;
 
 pub use error::SandboxError;
 pub use spec::{
-    Arch, Bind, SandboxSpec, DEFAULT_BUILD_DIR, DEFAULT_HOSTNAME, DEFAULT_LOG_LIMIT, DEFAULT_PATH, HOMELESS,
+    Arch, Bind, Interactive, SandboxSpec, DEFAULT_BUILD_DIR, DEFAULT_HOSTNAME, DEFAULT_LOG_LIMIT, DEFAULT_PATH,
+    HOMELESS,
 };
 pub use supervise::{
     cancel_runs_on_signals, interrupted, run, run_with, Cancel, Capture, Inherit, Outcome, OutputSink, Status,

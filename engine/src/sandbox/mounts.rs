@@ -54,7 +54,8 @@ pub(crate) fn enter_new_root(req: &Request) -> Result<(), Failure> {
         super::binfmt::register(&proc, interpreter, spec.arch)?;
     }
     protect_proc(&proc)?;
-    mount_dev(&root, dev_nodes)?;
+    let pty = spec.interactive.as_ref().is_some_and(|i| i.tty);
+    mount_dev(&root, dev_nodes, pty)?;
     attach_fs(&root, Path::new("/tmp"), &[("mode", Some("1777"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
     if spec.build_dir_host.is_none() {
         attach_fs(&root, &spec.build_dir, &[("mode", Some("0755"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
@@ -183,7 +184,11 @@ fn attach(
     opts: &[(&str, Option<&str>)],
     attrs: u64,
 ) -> Result<OwnedFd, Failure> {
-    let step = if fstype == "proc" { Step::Proc } else { Step::Mount };
+    let step = match fstype {
+        "proc" => Step::Proc,
+        "devpts" => Step::Terminal,
+        _ => Step::Mount,
+    };
     let fs = sys::new_fs(fstype, opts, attrs).map_err(Failure::at(step, inside))?;
     let target = open_inside(root, inside)?;
     sys::move_mount(fs.as_fd(), target.as_fd()).map_err(Failure::at(step, inside))?;
@@ -233,8 +238,9 @@ fn protect_proc(proc: &OwnedFd) -> Result<(), Failure> {
 }
 
 /// A read-only tmpfs /dev with the host's harmless nodes bound in, the usual links
-/// and a writable /dev/shm.
-fn mount_dev(root: &OwnedFd, nodes: Vec<OwnedFd>) -> Result<(), Failure> {
+/// and a writable /dev/shm; with `pty` (an interactive run with a terminal), also a
+/// devpts instance of its own at /dev/pts and /dev/ptmx.
+fn mount_dev(root: &OwnedFd, nodes: Vec<OwnedFd>, pty: bool) -> Result<(), Failure> {
     let dev =
         attach(root, "tmpfs", Path::new("/dev"), &[("mode", Some("0755"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)?;
     for (name, tree) in DEV_NODES.iter().zip(nodes) {
@@ -257,7 +263,19 @@ fn mount_dev(root: &OwnedFd, nodes: Vec<OwnedFd>) -> Result<(), Failure> {
     mkdirs(dev.as_fd(), Path::new("shm"))?;
     let shm_attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
     attach(&dev, "tmpfs", Path::new("/shm"), &[("mode", Some("1777"))], shm_attrs)?;
+    if pty {
+        mount_devpts(&dev)?;
+    }
     sys::set_attrs(dev.as_fd(), MOUNT_ATTR_RDONLY, 0, false).map_err(Failure::at(Step::MountAttr, "/dev"))
+}
+
+/// A devpts of the sandbox's own (`newinstance`: the host's ptys are not in it) at
+/// /dev/pts, and /dev/ptmx pointing at its multiplexer, as in containers.
+fn mount_devpts(dev: &OwnedFd) -> Result<(), Failure> {
+    mkdirs(dev.as_fd(), Path::new("pts"))?;
+    let opts = [("newinstance", None), ("ptmxmode", Some("0666")), ("mode", Some("0620"))];
+    attach(dev, "devpts", Path::new("/pts"), &opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)?;
+    symlinkat("pts/ptmx", Some(dev.as_raw_fd()), "ptmx").map_err(Failure::at(Step::Terminal, "/dev/ptmx"))
 }
 
 /// pivot_root into the new root and drop the old one entirely.

@@ -21,7 +21,7 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::helper::HELPER_ARG;
-use super::wire::{Failure, Request, Step, STATUS_FD};
+use super::wire::{Failure, Request, Step, CHANNEL_FD, STATUS_FD};
 use super::SandboxError;
 
 /// First byte of the binary record the child writes when it fails before exec
@@ -34,6 +34,7 @@ pub(crate) const EARLY_CWD: u8 = 3;
 pub(crate) const EARLY_CAPABILITIES: u8 = 4;
 pub(crate) const EARLY_LANDLOCK: u8 = 5;
 pub(crate) const EARLY_SECCOMP: u8 = 6;
+pub(crate) const EARLY_TERMINAL: u8 = 7;
 
 /// A started sandbox: its init's pid (in forge's namespace) and forge's pipe ends.
 pub(crate) struct Started {
@@ -41,13 +42,16 @@ pub(crate) struct Started {
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
     pub status: OwnedFd,
+    /// forge's end of an interactive run's channel (see [`CHANNEL_FD`]).
+    pub channel: Option<OwnedFd>,
 }
 
 /// What the child does between clone and exec, all prepared before clone.
 struct ChildPlan {
     id_maps: [(CString, Vec<u8>); 3],
-    /// (source, target) of each dup2: request memfd -> 0, pipes -> 1, 2, 3.
-    fds: [(RawFd, RawFd); 4],
+    /// (source, target) of each dup2: request memfd -> 0, pipes -> 1, 2, 3, an
+    /// interactive run's channel -> 4.
+    fds: Vec<(RawFd, RawFd)>,
     status: RawFd,
     exe: CString,
     argv: [*const libc::c_char; 3],
@@ -74,6 +78,10 @@ pub(crate) fn start(req: &Request) -> Result<Started, SandboxError> {
     let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
     let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(err)?;
+    let channel = match req.spec.interactive {
+        Some(_) => Some(channel_pair().map_err(err)?),
+        None => None,
+    };
     // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let exe = c"/proc/self/exe".to_owned();
@@ -89,7 +97,10 @@ pub(crate) fn start(req: &Request) -> Result<Started, SandboxError> {
             (out_w.as_raw_fd(), 1),
             (err_w.as_raw_fd(), 2),
             (status_w.as_raw_fd(), STATUS_FD),
-        ],
+        ]
+        .into_iter()
+        .chain(channel.as_ref().map(|(_, theirs)| (theirs.as_raw_fd(), CHANNEL_FD)))
+        .collect(),
         status: status_w.as_raw_fd(),
         argv: [exe.as_ptr(), arg.as_ptr(), std::ptr::null()],
         envp: [std::ptr::null()],
@@ -98,8 +109,18 @@ pub(crate) fn start(req: &Request) -> Result<Started, SandboxError> {
     let unshare = |e| SandboxError::from_failure(Failure::new(Step::Unshare, e), "");
     let pid =
         if in_process { clone_fork(&plan, req).map_err(unshare)? } else { clone_vfork(&plan).map_err(unshare)? };
+    let channel = channel.map(|(ours, theirs)| {
+        drop(theirs);
+        ours
+    });
     drop((stdin, out_w, err_w, status_w));
-    Ok(Started { init: pid, stdout: out_r, stderr: err_r, status: status_r })
+    Ok(Started { init: pid, stdout: out_r, stderr: err_r, status: status_r, channel })
+}
+
+/// A connected pair of unix stream sockets (forge's end, init's end).
+fn channel_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
 }
 
 /// Whether this process runs one thread only (then a forked child may do anything).
@@ -178,7 +199,8 @@ fn clone_fork(plan: &ChildPlan, req: &Request) -> Result<Pid, Errno> {
         // every other fd of forge, become init, and never return into forge's code.
         unsafe {
             child_setup(plan);
-            libc::syscall(libc::SYS_close_range, (STATUS_FD + 1) as u32, u32::MAX, 0u32);
+            let first_free = plan.fds.iter().map(|&(_, to)| to).max().unwrap_or(STATUS_FD) + 1;
+            libc::syscall(libc::SYS_close_range, first_free as u32, u32::MAX, 0u32);
             hide_command_line();
             libc::_exit(super::init::main(req));
         }
@@ -284,6 +306,7 @@ pub(crate) fn early_failure_of(bytes: &[u8]) -> Option<Failure> {
                 EARLY_CAPABILITIES => (Step::Capabilities, None),
                 EARLY_LANDLOCK => (Step::Landlock, None),
                 EARLY_SECCOMP => (Step::Seccomp, None),
+                EARLY_TERMINAL => (Step::Terminal, Some("making the pty the controlling terminal")),
                 _ => (Step::Exec, None),
             };
             Some(Failure { step, path: None, errno, detail: detail.map(str::to_owned) })

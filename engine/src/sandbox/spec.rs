@@ -25,7 +25,9 @@ pub const DEFAULT_LOG_LIMIT: u64 = 64 << 20;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
+    /// Intel/AMD 64-bit.
     X86_64,
+    /// ARM 64-bit (the device), run under qemu-user on other hosts.
     Aarch64,
 }
 
@@ -76,6 +78,7 @@ pub struct Bind {
 }
 
 impl Bind {
+    /// `host` visible at `inside`.
     pub fn new(host: impl Into<PathBuf>, inside: impl Into<PathBuf>) -> Bind {
         Bind { host: host.into(), inside: inside.into() }
     }
@@ -85,12 +88,53 @@ impl FromStr for Bind {
     type Err = SandboxError;
 
     /// Parses `HOST:INSIDE`, or `PATH` for the same path on both sides.
+    ///
+    /// ```
+    /// use forge_engine::sandbox::Bind;
+    /// assert_eq!("./out:/out".parse::<Bind>().unwrap(), Bind::new("./out", "/out"));
+    /// assert_eq!("/data".parse::<Bind>().unwrap(), Bind::new("/data", "/data"));
+    /// assert!(":/out".parse::<Bind>().is_err());
+    /// ```
     fn from_str(s: &str) -> Result<Bind, SandboxError> {
         match s.split_once(':') {
             Some((host, inside)) if !host.is_empty() && !inside.is_empty() => Ok(Bind::new(host, inside)),
             Some(_) => Err(invalid("bind", format!("`{s}` is not HOST:INSIDE"))),
             None => Ok(Bind::new(s, s)),
         }
+    }
+}
+
+/// How an interactive run (`forge shell`, `forge sandbox -i`) meets the caller's
+/// terminal. Builds never set it: their stdin is /dev/null, they have no terminal and
+/// `TERM` is `dumb`.
+///
+/// ```
+/// use forge_engine::sandbox::{Interactive, SandboxSpec};
+/// let mut spec = SandboxSpec::new("/", vec!["/bin/sh".into()]);
+/// spec.interactive = Some(Interactive { tty: true, term: Some("xterm-256color".into()) });
+/// assert_eq!(spec.environment(1)["TERM"], "xterm-256color");
+/// spec.interactive = None;
+/// assert_eq!(spec.environment(1)["TERM"], "dumb");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interactive {
+    /// Give the command a terminal of its own: a pty of a devpts instance private to
+    /// the sandbox (`/dev/pts`, `/dev/ptmx`), its controlling terminal, relayed to
+    /// this process's stdin and stdout (which must then be a terminal; it is in raw
+    /// mode for the run). Without it, stdin is relayed through a socket and output
+    /// goes through the usual pipes.
+    pub tty: bool,
+    /// `TERM` inside, normally the caller's; `dumb` when `None`.
+    pub term: Option<String>,
+}
+
+impl Interactive {
+    /// What this process's stdin calls for: a terminal (with the caller's `TERM`)
+    /// when stdin is one, else stdin passed through as a stream.
+    pub fn for_stdin() -> Interactive {
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
+        let term = if tty { std::env::var("TERM").ok().filter(|t| !t.is_empty()) } else { None };
+        Interactive { tty, term }
     }
 }
 
@@ -130,6 +174,9 @@ pub struct SandboxSpec {
     pub arch: Arch,
     /// `FORGE_BUILD_CORES` inside; 0 means the number of CPUs forge may use.
     pub cores: u32,
+    /// Stdin, terminal and `TERM` of an interactive run; `None` for builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<Interactive>,
 }
 
 impl SandboxSpec {
@@ -152,6 +199,7 @@ impl SandboxSpec {
             keep_failed: false,
             arch: Arch::native(),
             cores: 0,
+            interactive: None,
         }
     }
 
@@ -161,7 +209,8 @@ impl SandboxSpec {
     }
 
     /// The complete environment of the builder: the fixed set documented in
-    /// docs/architecture.md, then the build's own variables over it.
+    /// docs/architecture.md, then the build's own variables over it; in an
+    /// interactive run, the caller's `TERM` last (the terminal is the caller's).
     pub fn environment(&self, cores: u32) -> BTreeMap<String, String> {
         let fixed = [
             ("PATH", DEFAULT_PATH.to_owned()),
@@ -177,6 +226,9 @@ impl SandboxSpec {
         ];
         let mut env: BTreeMap<String, String> = fixed.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(term) = self.interactive.as_ref().and_then(|i| i.term.clone()) {
+            env.insert("TERM".to_owned(), term);
+        }
         env
     }
 
@@ -202,6 +254,14 @@ impl SandboxSpec {
             let bad_key = k.is_empty() || k.contains(['=', '\0']);
             if bad_key || v.contains('\0') {
                 return Err(invalid("env", format!("`{k}` is not a valid variable (empty, `=` or NUL)")));
+            }
+        }
+        if let Some(i) = &self.interactive {
+            if i.term.as_ref().is_some_and(|t| t.contains('\0')) {
+                return Err(invalid("TERM", "contains a NUL byte".into()));
+            }
+            if i.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Err(invalid("stdin", "a terminal for the command needs stdin to be a terminal".into()));
             }
         }
         if self.timeout == Some(Duration::ZERO) {

@@ -18,7 +18,7 @@ use nix::sys::wait::waitpid;
 
 use super::spec::SandboxSpec;
 use super::wire::{Report, Request, Step};
-use super::{binfmt, spawn, SandboxError};
+use super::{binfmt, interactive, spawn, SandboxError};
 
 /// How often a run looks at its cancel flag.
 const CANCEL_TICK: Duration = Duration::from_millis(100);
@@ -37,12 +37,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether the builder exited with status 0.
     pub fn success(self) -> bool {
         self == Status::Exited(0)
     }
 
     /// The exit code a shell would give: the code, 128 + signal, 124 for a timeout
     /// (as timeout(1)), 130 for an interruption.
+    ///
+    /// ```
+    /// use forge_engine::sandbox::Status;
+    /// assert_eq!(Status::Exited(3).shell_code(), 3);
+    /// assert_eq!(Status::Signaled(9).shell_code(), 137);
+    /// assert_eq!(Status::TimedOut.shell_code(), 124);
+    /// ```
     pub fn shell_code(self) -> i32 {
         match self {
             Status::Exited(c) => c,
@@ -56,6 +64,7 @@ impl Status {
 /// What a run produced besides its output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// How the builder ended.
     pub status: Status,
     /// Wall-clock time from starting the helper to the end of the last process.
     pub duration: Duration,
@@ -67,7 +76,9 @@ pub struct Outcome {
 
 /// Where the builder's output goes as it comes.
 pub trait OutputSink {
+    /// Called with each chunk the builder writes to stdout.
     fn stdout(&mut self, bytes: &[u8]);
+    /// Called with each chunk the builder writes to stderr.
     fn stderr(&mut self, bytes: &[u8]);
 }
 
@@ -87,7 +98,9 @@ impl OutputSink for Inherit {
 /// Keeps the builder's output in memory.
 #[derive(Debug, Default)]
 pub struct Capture {
+    /// Everything the builder wrote to stdout.
     pub stdout: Vec<u8>,
+    /// Everything the builder wrote to stderr.
     pub stderr: Vec<u8>,
 }
 
@@ -105,9 +118,11 @@ impl OutputSink for Capture {
 pub struct Cancel(Arc<AtomicBool>);
 
 impl Cancel {
+    /// Stops every run that watches this flag.
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
+    /// Whether [`Cancel::cancel`] was called or a signal hooked by [`cancel_runs_on_signals`] came.
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst) || INTERRUPTED.load(Ordering::SeqCst)
     }
@@ -139,6 +154,18 @@ pub fn interrupted() -> bool {
 }
 
 /// Runs `spec` in a sandbox, streaming output to `sink`; see [`run_with`].
+///
+/// ```no_run
+/// // The binary's main must first call forge_engine::sandbox::enter_helper_if_requested().
+/// use forge_engine::sandbox::{self, Bind, Capture, SandboxSpec};
+/// let mut spec = SandboxSpec::new("/srv/sysroot", vec!["/bin/sh".into(), "-c".into(), "ls /src > /out/list".into()]);
+/// spec.ro_binds.push(Bind::new("/home/me/src", "/src"));
+/// spec.rw_binds.push(Bind::new("/home/me/out", "/out"));
+/// let mut output = Capture::default();
+/// let outcome = sandbox::run(&spec, &mut output)?;
+/// assert!(outcome.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+/// # Ok::<(), forge_engine::sandbox::SandboxError>(())
+/// ```
 pub fn run(spec: &SandboxSpec, sink: &mut dyn OutputSink) -> Result<Outcome, SandboxError> {
     run_with(spec, sink, &Cancel::default())
 }
@@ -158,11 +185,25 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
         std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     }
     let mut log = Log::open(spec)?;
+    let interactive = interactive::Prepared::new(spec)?;
     let start_time = Instant::now();
-    let req = Request { spec: spec.clone(), cores, emulator };
-    let started = spawn::start(&req)?;
+    let window = interactive.as_ref().and_then(|i| i.window);
+    let req = Request { spec: spec.clone(), cores, emulator, window };
+    let mut started = spawn::start(&req)?;
     let init = started.init;
+    let session = match interactive.map(|i| i.start(started.channel.take(), init)).transpose() {
+        Ok(session) => session,
+        Err(e) => {
+            let _ = kill(init, Signal::SIGKILL);
+            let _ = waitpid(init, None);
+            return Err(e);
+        }
+    };
     let pumped = pump(started, spec, sink, &mut log, cancel);
+    // The relay copies what the pty still holds and gives the terminal back.
+    if let Some(session) = session {
+        session.finish();
+    }
     if pumped.is_err() {
         // Nobody drains the pipes any more: end the sandbox rather than wait on it.
         let _ = kill(init, Signal::SIGKILL);

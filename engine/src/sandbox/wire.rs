@@ -9,6 +9,9 @@ use super::spec::SandboxSpec;
 
 /// The fd on which the helper, init and builder report to forge.
 pub(crate) const STATUS_FD: i32 = 3;
+/// The fd of an interactive run's channel (a unix socket to forge): the builder's
+/// stdin without a terminal; with one, the way the pty's master goes to forge.
+pub(crate) const CHANNEL_FD: i32 = 4;
 
 /// Everything the helper needs, resolved on the host side beforehand.
 #[derive(Debug, Serialize, Deserialize)]
@@ -18,6 +21,9 @@ pub(crate) struct Request {
     pub cores: u32,
     /// How foreign binaries run, when `spec.arch` is not the host's.
     pub emulator: Option<Emulator>,
+    /// The caller's window size, given to the pty of an interactive run at its start.
+    #[serde(default)]
+    pub window: Option<super::tty::WindowSize>,
 }
 
 /// How a foreign architecture's programs are run.
@@ -49,6 +55,7 @@ pub(crate) enum Step {
     Landlock,
     Seccomp,
     Cwd,
+    Terminal,
     Exec,
 }
 
@@ -72,6 +79,7 @@ impl std::fmt::Display for Step {
             Step::Landlock => "enabling Landlock",
             Step::Seccomp => "installing the seccomp filter",
             Step::Cwd => "entering the working directory",
+            Step::Terminal => "setting up the terminal",
             Step::Exec => "exec",
         })
     }

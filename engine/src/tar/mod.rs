@@ -11,12 +11,38 @@ pub use writer::write_tar;
 /// What went wrong reading or writing a tar; each variant names the archive or entry.
 #[derive(Debug, thiserror::Error)]
 pub enum TarError {
+    /// An I/O error.
     #[error("{archive}: {source}")]
-    Io { archive: String, source: std::io::Error },
+    Io {
+        /// The archive.
+        archive: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An entry cannot be read.
     #[error("{archive}: entry `{entry}`: {reason}")]
-    Entry { archive: String, entry: String, reason: String },
+    Entry {
+        /// The archive.
+        archive: String,
+        /// The entry.
+        entry: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The entries do not make a valid tree.
     #[error("{archive}: {source}")]
-    Tree { archive: String, source: crate::fstree::FsTreeError },
+    Tree {
+        /// The archive.
+        archive: String,
+        /// The tree's error.
+        source: crate::fstree::FsTreeError,
+    },
+    /// An entry cannot be written.
     #[error("writing the tar: `{path}`: {reason}")]
-    Write { path: String, reason: String },
+    Write {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
 }

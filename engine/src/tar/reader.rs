@@ -14,9 +14,13 @@ use crate::fstree::{Content, FsTree, Kind, Node, TreePath};
 /// The compression a stream starts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// Uncompressed.
     None,
+    /// gzip.
     Gzip,
+    /// xz.
     Xz,
+    /// zstd.
     Zstd,
 }
 

@@ -31,6 +31,11 @@ fn main() -> std::process::ExitCode {
         )
         .add("nondeterministic", "steps that write the time and random bytes (for --check)", nondeterministic)
         .add("cycle", "a recipe that needs itself through another (an error)", cycle_a)
+        .add(
+            "shell-demo",
+            "a package step to open with `forge shell`: a source tree, an input, its own env",
+            shell_demo,
+        )
         .add("texts-10000", "10000 builtin steps in a graph (planning benchmark)", |f| texts(f, 10_000));
     forge_cli::main_with(registry)
 }
@@ -129,6 +134,32 @@ fn texts(f: &mut Forge, n: usize) -> Result<Target> {
             .collect::<Result<_>>()?;
     }
     Ok(layer.remove(0).into())
+}
+
+/// A package built by the package builder on busybox (plus the applets its script
+/// and the shell tests use, as a second layer), from a source tree a step makes, with
+/// an extra input and variables of its own.
+fn shell_demo(f: &mut Forge) -> Result<Target> {
+    let root = busybox_root(f)?;
+    let applets = ["cp", "chmod", "ls", "tty", "id", "env", "grep", "stty", "pwd", "rm", "sh", "cat", "test", "wc"];
+    let links: Vec<(String, &str)> = applets.iter().map(|a| (format!("bin/{a}"), "busybox")).collect();
+    let links: Vec<(&str, &str)> = links.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    let more = f.merge("busybox-more-applets", &[], &links)?;
+    let script = "mkdir -p $out/doc; echo 'int main(void) { return 0; }' > $out/main.c; echo readme > $out/doc/README";
+    let src = step(f, "shell-demo-src", script, &[])?;
+    let note = f.text("shell-demo-note", "a note from an input\n")?;
+    let pkg = f
+        .package("shell-demo", "1.0")
+        .source_tree(&Target::from(src).into_source())
+        .build_dep(&root)
+        .build_dep(&more)
+        .input(&note)
+        .env("NOTE", &note.path().to_string())
+        .env("GREETING", "hello from the step")
+        .phase("build", "test -s main.c")
+        .phase("install", "mkdir -p $out/share; cp main.c $out/share/")
+        .finish()?;
+    Ok(pkg.into())
 }
 
 fn cycle_a(f: &mut Forge) -> Result<Target> {

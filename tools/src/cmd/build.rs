@@ -169,16 +169,11 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
             (f, t, a.recipes.clone())
         }
     };
-    let mut opts = Options::new(a.fetch.fetcher()?);
+    let mut opts = options(&a.fetch, a.jobs)?;
     opts.keep_going = a.keep_going;
     opts.keep_failed = a.keep_failed;
     opts.verbose = a.verbose;
     opts.timeout = a.timeout.map(std::time::Duration::from_secs);
-    if let Some(j) = a.jobs {
-        opts.jobs = j.max(1);
-    }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    opts.cores_per_job = (cores / opts.jobs).max(1);
     if a.check {
         return check(store, &forge, &targets, &opts, a.rounds);
     }
@@ -202,6 +197,17 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
         }
     }
     Ok(exit::code(exit::OK))
+}
+
+/// Build options with `jobs` slots (default: one per core), the cores shared among them.
+pub(crate) fn options(fetch: &FetchArgs, jobs: Option<usize>) -> anyhow::Result<Options> {
+    let mut opts = Options::new(fetch.fetcher()?);
+    if let Some(j) = jobs {
+        opts.jobs = j.max(1);
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    opts.cores_per_job = (cores / opts.jobs).max(1);
+    Ok(opts)
 }
 
 /// Writes `<link>.provenance.json` beside the output link (never inside the
@@ -313,7 +319,7 @@ fn link_output(store: &Store, link: &Path, out: &forge_store::StorePath) -> anyh
     Ok(())
 }
 
-fn print_failures(forge: &Forge, report: &build::Report) {
+pub(crate) fn print_failures(forge: &Forge, report: &build::Report) {
     eprintln!("\nbuild failed:");
     for f in &report.failed {
         eprintln!("  {}: {}", f.name, f.error);

@@ -11,6 +11,7 @@ pub mod image;
 pub mod lock;
 pub mod openrc;
 pub mod sandbox;
+pub mod shell;
 pub mod sign;
 pub mod store;
 pub mod unpack;
@@ -53,6 +54,7 @@ fn engine_code(e: &forge_engine::Error) -> u8 {
         E::ConflictingOutputs { .. } | E::Recipe { .. } | E::UnknownBuiltin { .. } | E::StaleLock { .. } => {
             exit::BAD_INPUT
         }
+        E::NotRunStep { .. } | E::NoSuchStep { .. } => exit::BAD_INPUT,
         _ => exit::FAILED,
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use forge_engine::sandbox::{self, Arch, Bind, Inherit, SandboxSpec, Status};
+use forge_engine::sandbox::{self, Arch, Bind, Inherit, Interactive, SandboxSpec, Status};
 
 pub const LONG_ABOUT: &str = "\
 Runs CMD inside the sandbox forge builds in, with DIR as the read-only root. It is the
@@ -23,6 +23,14 @@ The environment is exactly: PATH, HOME=/homeless-shelter, TMPDIR=/tmp,
 SOURCE_DATE_EPOCH=0, TZ=UTC, LANG and LC_ALL=C.UTF-8, TERM=dumb, FORGE_BUILD_CORES,
 FORGE_BUILD_DIR, plus each --env (which may override them). stdin is /dev/null.
 
+With --interactive (-i), CMD reads forge's stdin. When stdin is a terminal, CMD gets a
+terminal of its own: a pty of a devpts instance private to the sandbox (/dev/pts,
+/dev/ptmx), which forge relays to yours (raw mode while CMD runs; window size
+changes follow), with TERM set to yours. Ctrl-C, Ctrl-Z and line editing then act
+inside the sandbox. Your terminal itself is never handed in. When stdin is a file or
+a pipe, its bytes are passed through and CMD sees EOF where it ends; Ctrl-C (SIGINT)
+is forwarded to CMD instead of stopping forge.
+
 Several --root options stack read-only layers with overlayfs, the first at the bottom.
 Setuid and setgid bits are cleared from everything under the --rw paths afterwards.
 With --arch aarch64 on an x86_64 host, programs run under qemu-user: forge registers
@@ -33,6 +41,7 @@ Examples:
   forge sandbox --root ./sysroot -- /bin/sh -c 'id; hostname'
   forge sandbox --root ./sysroot --ro ./src:/src --rw ./out:/out -- make -C /src install
   forge sandbox --root ./arm64-sysroot --arch aarch64 -- /bin/uname -m
+  forge sandbox --root ./sysroot -i -- /bin/sh
 
 Exit status: CMD's own; 128+N when a signal N killed it; 124 when --timeout passed; 130
 when interrupted. When the sandbox cannot start: 3 for bad arguments (a missing path, a
@@ -77,6 +86,9 @@ pub struct SandboxArgs {
     /// Bytes of output the log keeps at most
     #[arg(long, value_name = "BYTES", default_value_t = sandbox::DEFAULT_LOG_LIMIT)]
     log_limit: u64,
+    /// Pass stdin through to CMD, with a terminal of its own when stdin is a terminal
+    #[arg(short, long)]
+    interactive: bool,
     /// The command and its arguments
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<String>,
@@ -122,6 +134,7 @@ impl SandboxArgs {
         spec.keep_failed = self.keep_failed;
         spec.log.clone_from(&self.log);
         spec.log_limit = self.log_limit;
+        spec.interactive = self.interactive.then(Interactive::for_stdin);
         Ok(spec)
     }
 
