@@ -26,3 +26,9 @@ Exit status:
 pub fn code(n: u8) -> ExitCode {
     ExitCode::from(n)
 }
+
+/// The number `code` makes the process exit with. `ExitCode` keeps it private on
+/// stable Rust; the binary's own `main` (see src/main.rs) needs it to exit by itself.
+pub fn number(code: ExitCode) -> u8 {
+    (0..=u8::MAX).find(|&n| ExitCode::from(n) == code).unwrap_or(FAILED)
+}

@@ -10,6 +10,7 @@ use forge_engine::abi::{self, Target};
 use crate::exit;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum AbiCmd {
     /// Check ELF files' interpreter, libraries and versioned symbols against a root filesystem
     #[command(long_about = CHECK_HELP)]

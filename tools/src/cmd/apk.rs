@@ -18,6 +18,7 @@ const KEYS_HELP: &str = "Directory of trusted public keys (PEM), like /etc/apk/k
                          (.SIGN.RSA.<name>) picks the key file <name> in it";
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ApkCmd {
     /// Verify an .apk and show its metadata, signer, verification results and files.
     ///

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use forge_store::hash::Algo;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum HashCmd {
     /// Hash a file's bytes (not its NAR)
     File(FileArgs),

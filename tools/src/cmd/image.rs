@@ -10,6 +10,7 @@ use forge_engine::ext4::{parse_size, write_ext4, Ext4Options};
 use forge_engine::fstree::FsTree;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ImageCmd {
     /// Write an ext4 filesystem image from a root filesystem tarball
     ///

@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 use forge_engine::openrc::{self, report, Conversion};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum OpenrcCmd {
     /// Convert systemd units (.service, .timer, .path) into OpenRC files
     #[command(long_about = CONVERT_HELP)]

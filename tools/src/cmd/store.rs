@@ -11,6 +11,7 @@ use forge_store::{PathInfo, Store, StorePath};
 use crate::exit;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum StoreCmd {
     /// Add a file or directory to the store by content and print its store path.
     ///
