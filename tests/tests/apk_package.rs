@@ -125,10 +125,8 @@ fn build_with_an_apk_key_writes_a_signed_repository_that_openssl_tar_and_forge_a
         n
     };
     assert_eq!(names, ["APKINDEX.tar.gz", "apk-demo-1.0-r0.apk", "apk-demo-doc-1.0-r0.apk"]);
-    assert_eq!(
-        std::fs::read_to_string(repo.join("keys/tester-5f0a1b2c.rsa.pub")).unwrap().trim().lines().count() > 2,
-        true
-    );
+    let published = std::fs::read_to_string(repo.join("keys/tester-5f0a1b2c.rsa.pub")).unwrap();
+    assert!(published.starts_with("-----BEGIN PUBLIC KEY-----"), "{published}");
 
     // A keys directory holding only openssl's public key, under abuild's name.
     let keys = d.join("trusted");
@@ -215,10 +213,8 @@ fn same_order_as_abuild(ours: &str, fixtures: &Path) {
         for l in text.lines() {
             let key =
                 if l.starts_with("# automatically") { l.to_owned() } else { l.split(" = ").next().unwrap().into() };
-            if !l.starts_with("# ") || l.starts_with("# automatically") {
-                if keys.last() != Some(&key) {
-                    keys.push(key);
-                }
+            if (!l.starts_with("# ") || l.starts_with("# automatically")) && keys.last() != Some(&key) {
+                keys.push(key);
             }
         }
         keys

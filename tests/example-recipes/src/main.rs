@@ -191,7 +191,7 @@ fn apk_demo(f: &mut Forge) -> Result<Target> {
     doc.install_if = vec!["apk-demo=1.0-r0".into(), "docs".into()];
     doc.build_date = spec.build_date;
     let docs = f.apk_package(&doc_tree, &doc)?;
-    Ok(f.apk_set("apk-demo", &[&main, &docs])?.into())
+    f.apk_set("apk-demo", &[&main, &docs])
 }
 
 fn cycle_a(f: &mut Forge) -> Result<Target> {

@@ -117,13 +117,14 @@ fn declared_permissions_apply_and_a_missing_path_is_an_error() {
 
 #[test]
 fn invalid_specs_are_refused_naming_the_field() {
-    let cases: [(fn(&mut ApkSpec), &str); 6] = [
+    type Change = fn(&mut ApkSpec);
+    let cases: [(Change, &str); 6] = [
         (|s| s.version = "2.10".into(), "release"),
         (|s| s.name = "he llo".into(), "package name"),
         (|s| s.arch = String::new(), "arch"),
         (|s| s.depends = vec!["foo>=".into()], "foo>="),
-        (|s| drop(s.scripts.insert("post-instal".into(), String::new())), "post-instal"),
-        (|s| drop(s.permissions.insert("/etc".into(), Permission { mode: 0, uid: 0, gid: 0 })), "relative"),
+        (|s| _ = s.scripts.insert("post-instal".into(), String::new()), "post-instal"),
+        (|s| _ = s.permissions.insert("/etc".into(), Permission { mode: 0, uid: 0, gid: 0 }), "relative"),
     ];
     for (change, want) in cases {
         let mut s = spec();

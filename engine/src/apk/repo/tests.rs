@@ -67,11 +67,12 @@ fn a_package_given_twice_or_already_signed_is_refused_and_the_old_repository_sta
     let a = unsigned(dir.path(), "a", "x86_64");
     let repo = dir.path().join("repo");
     let opts = RepoOptions::new("r", "x86_64");
-    write(&[a.clone()], &test_key(), &repo, &opts).unwrap();
+    write(std::slice::from_ref(&a), &test_key(), &repo, &opts).unwrap();
     let err = write(&[a.clone(), a.clone()], &test_key(), &repo, &opts).unwrap_err().to_string();
     assert!(err.contains("a-1.0-r0.apk is given twice"), "{err}");
     let signed = repo.join("x86_64/a-1.0-r0.apk");
-    let err = write(&[signed.clone()], &test_key(), &dir.path().join("other"), &opts).unwrap_err().to_string();
+    let err =
+        write(std::slice::from_ref(&signed), &test_key(), &dir.path().join("other"), &opts).unwrap_err().to_string();
     assert!(err.contains("already signed"), "{err}");
     assert!(signed.is_file(), "a failed write leaves the repository as it was");
 }
