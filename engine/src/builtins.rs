@@ -28,12 +28,13 @@ pub fn run(ctx: &Ctx<'_>, name: &str, version: u32, args: &serde_json::Value, ou
         ("rootfs", 1) => crate::rootfs::rootfs(ctx, parse(name, args)?, out),
         ("image", 1) => crate::rootfs::image(ctx, parse(name, args)?, out),
         ("apk-install", 1) => apk_install(ctx, parse(name, args)?, out),
+        (crate::apk::make::BUILTIN, crate::apk::make::VERSION) => crate::apk::make::run(ctx, parse(name, args)?, out),
         _ => Err(Error::UnknownBuiltin { name: name.to_owned(), version, known: KNOWN.join(", ") }),
     }
 }
 
 /// Every builtin this forge can run, as `name@version`.
-pub const KNOWN: &[&str] = &["text@1", "merge@1", "unpack@1", "apk-install@1", "rootfs@1", "image@1"];
+pub const KNOWN: &[&str] = &["text@1", "merge@1", "unpack@1", "apk-install@1", "apk-package@1", "rootfs@1", "image@1"];
 
 fn parse<T: serde::de::DeserializeOwned>(name: &str, args: &serde_json::Value) -> Result<T> {
     T::deserialize(args).map_err(|e| Error::BadDerivation { name: format!("builtin {name}"), why: e.to_string() })

@@ -2,7 +2,8 @@
 //! `~/.config/forge/config`. One `key = value` a line, `#` starts a comment. Every
 //! key forge knows is listed in [`KEYS`]; any other is an error naming the line, so a
 //! typo never silently drops a setting. Users: `fetch::mirror` (`mirror`,
-//! `git-mirror`) and the signing of provenance records (`signing-key`). The file is
+//! `git-mirror`) and the signing of provenance records (`signing-key`) and of apk
+//! packages (`apk-key`). The file is
 //! documented in docs/mirrors.md.
 //!
 //! ```
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 pub const ENV_CONFIG: &str = "FORGE_CONFIG";
 
 /// Every key the config file may hold.
-pub const KEYS: &[&str] = &["mirror", "git-mirror", "signing-key"];
+pub const KEYS: &[&str] = &["mirror", "git-mirror", "signing-key", "apk-key"];
 
 /// What is wrong with the config file.
 #[derive(Debug, thiserror::Error)]

@@ -103,11 +103,15 @@ handle!(
     Image
 );
 handle!(
+    /// An unsigned apk package file (see [`Forge::apk_package`]).
+    ApkFile
+);
+handle!(
     /// What a recipe returns: any handle, erased.
     Target
 );
 
-into_target!(Source, Package, Rootfs, Image);
+into_target!(Source, Package, Rootfs, Image, ApkFile);
 
 impl Source {
     /// Treats this source as a layer (for example a prebuilt tree).
@@ -450,6 +454,63 @@ impl Forge {
         let mut inputs: Vec<&dyn Input> = vec![base, &keys];
         inputs.extend(apks.iter().map(|a| a as &dyn Input));
         Ok(self.builtin(name, "apk-install", 1, args, &inputs)?.into_rootfs())
+    }
+}
+
+impl Forge {
+    /// Packages `tree` (a layer installed with `DESTDIR=$out`) as the unsigned apk
+    /// `name-version.apk` with the metadata of `spec` (builtin `apk-package`, see
+    /// [`crate::apk::make`]). `forge build --apk-key` signs every such package of the
+    /// built closure into a repository beside the output link.
+    ///
+    /// ```
+    /// use forge_engine::apk::make::ApkSpec;
+    /// use forge_engine::dsl::{Forge, Input};
+    /// let mut f = Forge::new();
+    /// let tree = f.merge("tree", &[], &[("usr/bin/hi", "hello")]).unwrap();
+    /// let mut spec = ApkSpec::new("hi", "1.0-r0", "x86_64");
+    /// spec.build_date = 1_700_000_000;
+    /// let apk = f.apk_package(&tree, &spec).unwrap();
+    /// assert!(apk.path().name() == "hi-1.0-r0.apk");
+    /// assert!(f.apk_package(&tree, &ApkSpec::new("hi", "1.0", "x86_64")).is_err());
+    /// ```
+    pub fn apk_package(&mut self, tree: &dyn Input, spec: &crate::apk::make::ApkSpec) -> Result<ApkFile> {
+        use crate::apk::make::{Args, BUILTIN, VERSION};
+        spec.validate()?;
+        let args = Args { tree: tree.path().clone(), spec: spec.clone() };
+        let args = serde_json::to_value(&args)
+            .map_err(|e| Error::BadDerivation { name: spec.file_name(), why: e.to_string() })?;
+        let t = self.builtin(&spec.file_name(), BUILTIN, VERSION, args, &[tree])?;
+        Ok(ApkFile { node: t.node, path: t.path })
+    }
+
+    /// A folder of links `name-version.apk -> /forge/store/...` to `apks`: one output
+    /// naming several packages (what a recipe returns when it makes more than one).
+    pub fn apk_set(&mut self, name: &str, apks: &[&ApkFile]) -> Result<Target> {
+        let links: BTreeMap<String, String> = apks
+            .iter()
+            .map(|a| {
+                let file = a.path().name().to_owned();
+                (file, a.path().to_string())
+            })
+            .collect();
+        if links.len() != apks.len() {
+            return Err(Error::BadDerivation { name: name.to_owned(), why: "an apk is named twice".into() });
+        }
+        let inputs: Vec<&dyn Input> = apks.iter().map(|a| *a as &dyn Input).collect();
+        self.builtin(name, "merge", 1, serde_json::json!({ "layers": [], "symlinks": links }), &inputs)
+    }
+
+    /// The unsigned apks (`apk-package` outputs) among the nodes `targets` need, in
+    /// node order: what `forge build --apk-key` signs.
+    pub fn apk_packages(&self, targets: &[NodeId]) -> Vec<StorePath> {
+        self.closure(targets)
+            .into_iter()
+            .filter(|&id| {
+                matches!(&self.node(id).drv.builder, Builder::Builtin { name, .. } if name == crate::apk::make::BUILTIN)
+            })
+            .map(|id| self.node(id).out().clone())
+            .collect()
     }
 }
 

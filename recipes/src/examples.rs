@@ -1,7 +1,8 @@
 //! Example packages compiled from their real upstream tarballs with the bootstrap
 //! toolchain: the smallest complete builds, used by the tests and the docs.
 
-use forge_engine::dsl::{Forge, Package};
+use forge_engine::apk::make::ApkSpec;
+use forge_engine::dsl::{ApkFile, Forge, Package};
 use forge_engine::Result;
 
 use crate::bootstrap;
@@ -21,6 +22,24 @@ pub fn hello(f: &mut Forge) -> Result<Package> {
             .autotools(&["--disable-nls"])
             .source_date_epoch(1_416_265_060) // hello 2.10's release, 2014-11-16
             .finish()
+    })
+}
+
+/// GNU hello packaged as an unsigned apk: `forge build hello-apk --apk-key KEY.rsa`
+/// signs it into a repository beside the output link. Built with the bootstrap
+/// toolchain, it needs glibc (`so:libc.so.6`, found by the automatic scan), so it is a
+/// demonstration of the packaging, not a package for an Alpine system.
+pub fn hello_apk(f: &mut Forge) -> Result<ApkFile> {
+    f.memo("hello-apk", |f| {
+        let tree = hello(f)?;
+        let arch = f.system().trim_end_matches("-linux").to_owned();
+        let mut spec = ApkSpec::new("hello", "2.10-r0", &arch);
+        spec.description = "GNU hello, the friendly greeter".into();
+        spec.url = "https://www.gnu.org/software/hello/".into();
+        spec.license = "GPL-3.0-or-later".into();
+        spec.packager = Some("forge <forge@example.invalid>".into());
+        spec.build_date = 1_416_265_060; // its SOURCE_DATE_EPOCH
+        f.apk_package(&tree, &spec)
     })
 }
 

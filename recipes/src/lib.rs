@@ -40,6 +40,9 @@ pub fn registry() -> Registry {
     r.add("hello", "GNU hello 2.10 built from its upstream tarball with the bootstrap toolchain", |f| {
         Ok(examples::hello(f)?.into())
     });
+    r.add("hello-apk", "GNU hello 2.10 packaged as an apk (sign it with --apk-key KEY.rsa)", |f| {
+        Ok(examples::hello_apk(f)?.into())
+    });
     r.add("musl", "musl 1.2.3 built from its upstream tarball with the bootstrap toolchain", |f| {
         Ok(examples::musl(f)?.into())
     });

@@ -36,6 +36,7 @@ pub fn example(store: &Path) -> Command {
     cmd.arg("--store").arg(store);
     cmd.env_remove("FORGE_STORE").env_remove("FORGE_MIRRORS").env_remove("FORGE_EXAMPLE_SALT");
     cmd.env_remove("FORGE_GIT_MIRRORS").env_remove("FORGE_CONFIG").env_remove("FORGE_SIGNING_KEY");
+    cmd.env_remove("FORGE_APK_KEY");
     cmd
 }
 
@@ -61,7 +62,8 @@ pub fn forge(store: &Path) -> Command {
         .env_remove("FORGE_MIRRORS")
         .env_remove("FORGE_GIT_MIRRORS")
         .env_remove("FORGE_CONFIG")
-        .env_remove("FORGE_SIGNING_KEY");
+        .env_remove("FORGE_SIGNING_KEY")
+        .env_remove("FORGE_APK_KEY");
     cmd
 }
 

@@ -138,15 +138,22 @@ pub fn build(
     key: &SigningKey,
     opts: &BuildOptions,
 ) -> Result<Vec<u8>> {
+    let unsigned = build_unsigned(entries, info, scripts, opts.mtime)?;
+    key.sign_apk(&unsigned, &[opts.algo], opts.mtime, "the package being built")
+}
+
+/// Builds an apk without its signature stream: the control and data streams, which is
+/// what the store keeps (a private key never enters a derivation). Signing later only
+/// puts a signature stream in front ([`SigningKey::sign_apk`]), so the `Q1` checksum of
+/// the control stream is the same before and after.
+pub fn build_unsigned(entries: &[BuildEntry], info: &PkgInfo, scripts: &[Script], mtime: u64) -> Result<Vec<u8>> {
     let mut sorted: Vec<&BuildEntry> = entries.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
-    let data = streams::gzip(&data_tar(&sorted, opts.mtime)?);
+    let data = streams::gzip(&data_tar(&sorted, mtime)?);
     let mut info = info.clone();
     info.size = sorted.iter().filter(|e| e.kind == Kind::File).map(|e| e.content.len() as u64).sum();
     info.datahash = Some(Sha256::digest(&data).into());
-    let control = streams::gzip(&control_tar(&info, scripts, opts.mtime)?);
-    let mut out = key.signature_stream(opts.algo, &control, opts.mtime)?;
-    out.extend_from_slice(&control);
+    let mut out = streams::gzip(&control_tar(&info, scripts, mtime)?);
     out.extend_from_slice(&data);
     Ok(out)
 }

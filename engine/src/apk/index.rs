@@ -271,13 +271,24 @@ pub fn write(
     algo: SigAlgo,
     mtime: u64,
 ) -> Result<Vec<u8>> {
+    write_with(packages, description, key, &[algo], mtime)
+}
+
+/// Like [`write`], with one signature entry per algorithm, in the order given.
+pub fn write_with(
+    packages: &[IndexPackage],
+    description: &str,
+    key: &SigningKey,
+    algos: &[SigAlgo],
+    mtime: u64,
+) -> Result<Vec<u8>> {
     let text = write_text(packages);
     let mut w = Writer::new();
     for (path, content) in [("DESCRIPTION", description.as_bytes()), ("APKINDEX", text.as_bytes())] {
         w.append(&NewEntry::root_file(path, content, 0o644, mtime))?;
     }
     let body = streams::gzip(&w.finish(true));
-    let mut out = key.signature_stream(algo, &body, mtime)?;
+    let mut out = key.signature_stream_with(algos, &body, mtime)?;
     out.extend_from_slice(&body);
     Ok(out)
 }

@@ -6,6 +6,7 @@
 //! control stream (signature, `Q1` checksum) -> `datahash` of the data stream -> each
 //! file's `APK-TOOLS.checksum.SHA1`.
 
+pub mod autodeps;
 pub mod build;
 pub mod checksum;
 pub mod db;
@@ -14,8 +15,10 @@ pub mod index;
 pub mod install;
 pub mod keys;
 pub mod lock;
+pub mod make;
 pub mod package;
 pub mod pkginfo;
+pub mod repo;
 pub mod resolve;
 pub mod sign;
 pub mod streams;

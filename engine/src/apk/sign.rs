@@ -76,23 +76,53 @@ impl SigningKey {
     /// The gzip stream to put in front of `signed`: a tar entry with the signature,
     /// without end-of-archive. `mtime` is the entry's timestamp (fixed for reproducibility).
     pub fn signature_stream(&self, algo: SigAlgo, signed: &[u8], mtime: u64) -> Result<Vec<u8>> {
-        let sig = self.sign(algo, &[signed])?;
-        let path = format!("{}{}", algo.prefix(), self.name);
+        self.signature_stream_with(&[algo], signed, mtime)
+    }
+
+    /// Like [`SigningKey::signature_stream`] with one entry per algorithm, in the order
+    /// given (apk-tools uses the first entry whose key it trusts; apk-tools 2.x knows
+    /// `.SIGN.RSA.`, newer ones prefer `.SIGN.RSA256.`). PKCS#1 v1.5 signatures are
+    /// deterministic, so the same bytes and key always give the same stream.
+    pub fn signature_stream_with(&self, algos: &[SigAlgo], signed: &[u8], mtime: u64) -> Result<Vec<u8>> {
         let mut w = Writer::new();
-        w.append(&NewEntry {
-            path: &path,
-            kind: Kind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            uname: "",
-            gname: "",
-            mtime,
-            link_target: None,
-            content: &sig,
-            pax: vec![],
-        })?;
+        for &algo in algos {
+            let sig = self.sign(algo, &[signed])?;
+            let path = format!("{}{}", algo.prefix(), self.name);
+            w.append(&NewEntry {
+                path: &path,
+                kind: Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                uname: "",
+                gname: "",
+                mtime,
+                link_target: None,
+                content: &sig,
+                pax: vec![],
+            })?;
+        }
         Ok(streams::gzip(&w.finish(false)))
+    }
+
+    /// Signs an unsigned apk (control and data streams, as
+    /// [`super::build::build_unsigned`] writes it): the signature over the control stream
+    /// as stored goes in front. A package that already has a signature stream, or is not
+    /// two gzip streams, is refused; `what` names it in errors.
+    pub fn sign_apk(&self, unsigned: &[u8], algos: &[SigAlgo], mtime: u64, what: &str) -> Result<Vec<u8>> {
+        let parts = streams::split(unsigned, what)?;
+        if parts.first().is_some_and(super::keys::is_signature_stream) {
+            return Err(Error::format(what, "already signed: sign the unsigned package from the store"));
+        }
+        let [control, _data] = parts.as_slice() else {
+            return Err(Error::format(
+                what,
+                format!("expected the control and data gzip streams of an unsigned apk, found {}", parts.len()),
+            ));
+        };
+        let mut out = self.signature_stream_with(algos, &unsigned[control.range.clone()], mtime)?;
+        out.extend_from_slice(unsigned);
+        Ok(out)
     }
 }
 

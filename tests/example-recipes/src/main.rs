@@ -36,7 +36,8 @@ fn main() -> std::process::ExitCode {
             "a package step to open with `forge shell`: a source tree, an input, its own env",
             shell_demo,
         )
-        .add("texts-10000", "10000 builtin steps in a graph (planning benchmark)", |f| texts(f, 10_000));
+        .add("texts-10000", "10000 builtin steps in a graph (planning benchmark)", |f| texts(f, 10_000))
+        .add("apk-demo", "two apks packaged from a sandboxed step's tree (apk signing tests)", apk_demo);
     forge_cli::main_with(registry)
 }
 
@@ -160,6 +161,37 @@ fn shell_demo(f: &mut Forge) -> Result<Target> {
         .phase("install", "mkdir -p $out/share; cp main.c $out/share/")
         .finish()?;
     Ok(pkg.into())
+}
+
+/// Two packages made by busybox steps: `apk-demo` (a real static ELF as a command, a
+/// symlink to it, a config file; a post-install script) and `apk-demo-doc` (noarch,
+/// installed with it when `docs` is). The output is the set of both.
+fn apk_demo(f: &mut Forge) -> Result<Target> {
+    use forge_engine::apk::make::ApkSpec;
+    let script = "bb=/bin/busybox; $bb mkdir -p $out/usr/bin $out/etc; $bb cp $bb $out/usr/bin/apk-demo; \
+                  $bb ln -s apk-demo $out/usr/bin/apk-demo-again; echo greeting=hello > $out/etc/apk-demo.conf";
+    let tree = step(f, "apk-demo-tree", script, &[])?;
+    let doc_script =
+        "/bin/busybox mkdir -p $out/usr/share/doc/apk-demo; echo 'read me' > $out/usr/share/doc/apk-demo/README";
+    let doc_tree = step(f, "apk-demo-doc-tree", doc_script, &[])?;
+    let arch = f.system().trim_end_matches("-linux").to_owned();
+    let mut spec = ApkSpec::new("apk-demo", "1.0-r0", &arch);
+    spec.description = "a demonstration package for forge's apk tests".into();
+    spec.url = "https://example.invalid/apk-demo".into();
+    spec.license = "GPL-2.0-only".into();
+    spec.packager = Some("forge tests <tests@example.invalid>".into());
+    spec.depends = vec!["/bin/sh".into()];
+    spec.build_date = 1_700_000_000;
+    spec.scripts.insert("post-install".into(), "#!/bin/sh\necho installed apk-demo\n".into());
+    let main = f.apk_package(&tree, &spec)?;
+    let mut doc = ApkSpec::new("apk-demo-doc", "1.0-r0", "noarch");
+    doc.description = "apk-demo (documentation)".into();
+    doc.license = spec.license.clone();
+    doc.origin = Some("apk-demo".into());
+    doc.install_if = vec!["apk-demo=1.0-r0".into(), "docs".into()];
+    doc.build_date = spec.build_date;
+    let docs = f.apk_package(&doc_tree, &doc)?;
+    f.apk_set("apk-demo", &[&main, &docs])
 }
 
 fn cycle_a(f: &mut Forge) -> Result<Target> {

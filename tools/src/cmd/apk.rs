@@ -1,6 +1,6 @@
 //! `forge apk`: read, verify and resolve Alpine packages and indexes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -9,7 +9,9 @@ use forge_engine::apk::dep::{self, Dep};
 use forge_engine::apk::index::{self, IndexPackage};
 use forge_engine::apk::keys::Keys;
 use forge_engine::apk::package::{self, Apk};
+use forge_engine::apk::repo::{self as apk_repo, ArchDir, RepoOptions};
 use forge_engine::apk::resolve::{self, Repository};
+use forge_engine::apk::sign::SigningKey;
 use forge_engine::apk::tarball::{Entry, Kind};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -38,6 +40,15 @@ pub enum ApkCmd {
     /// name@tag, so:libfoo.so.1, cmd:sh, pc:zlib. An unsatisfiable world exits with
     /// status 1 and names the chain that fails (world -> a-1.0 -> b>=2: ...).
     Resolve(ResolveArgs),
+    /// Sign unsigned apks (what the apk-package builtin leaves in the store) into a
+    /// repository: DIR/<arch>/NAME-VERSION.apk, a signed DIR/<arch>/APKINDEX.tar.gz and
+    /// the public key in DIR/keys/, as `apk add --repository DIR --keys-dir DIR/keys`
+    /// reads them. DIR is replaced as a whole.
+    ///
+    /// The key is an RSA private key as `openssl genrsa` (abuild-keygen) writes it; its
+    /// public half is published as the key file name plus `.pub`, the name the
+    /// signature entries (.SIGN.RSA. and .SIGN.RSA256.) carry. A bad key exits 3.
+    Sign(SignArgs),
 }
 
 /// A signed file to verify and show.
@@ -68,12 +79,86 @@ pub struct ResolveArgs {
     world: Vec<String>,
 }
 
+/// Signs unsigned apks into a repository.
+#[derive(Args)]
+pub struct SignArgs {
+    /// The unsigned .apk files
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// RSA private key (PEM). Also $FORGE_APK_KEY and `apk-key` in the config file
+    #[arg(long, value_name = "KEY.rsa")]
+    key: Option<PathBuf>,
+    /// The repository directory to write (replaced)
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Where noarch packages go [default: this machine's arch]
+    #[arg(long)]
+    arch: Option<String>,
+    /// The index's DESCRIPTION
+    #[arg(long, default_value = "forge")]
+    description: String,
+}
+
+/// The environment variable naming the RSA private key that signs apks.
+pub const ENV_APK_KEY: &str = "FORGE_APK_KEY";
+
+/// The apk signing key from (first found) `flag`, `$FORGE_APK_KEY`, the config file's
+/// last `apk-key`; `None` when none is configured. Loaded before any build starts, so
+/// a bad key costs no build time (exit 3).
+pub fn configured_key(flag: Option<&Path>) -> anyhow::Result<Option<SigningKey>> {
+    let source = super::sign::key_source(flag, "--apk-key", ENV_APK_KEY, "apk-key", "the apk signing key")?;
+    let Some((path, from)) = source else { return Ok(None) };
+    Ok(Some(SigningKey::load(&path).with_context(|| format!("cannot use {from}"))?))
+}
+
+/// Signs `apks` into the repository `dir` and says on stderr what was written.
+pub fn write_repository(
+    apks: &[PathBuf],
+    key: &SigningKey,
+    dir: &Path,
+    description: &str,
+    arch: &str,
+) -> anyhow::Result<Vec<ArchDir>> {
+    let written = apk_repo::write(apks, key, dir, &RepoOptions::new(description, arch))
+        .with_context(|| format!("cannot write the apk repository {}", dir.display()))?;
+    for d in &written {
+        eprintln!(
+            "signed {} apk(s) with {} into {} (index {})",
+            d.apks.len(),
+            key.name,
+            d.index.parent().unwrap_or(dir).display(),
+            d.index.display()
+        );
+    }
+    Ok(written)
+}
+
+impl SignArgs {
+    fn run(self) -> anyhow::Result<ExitCode> {
+        let Some(key) = configured_key(self.key.as_deref())? else {
+            eprintln!(
+                "error: no apk signing key: pass --key KEY.rsa (or set ${ENV_APK_KEY} or `apk-key` in the config)"
+            );
+            return Ok(crate::exit::code(crate::exit::BAD_INPUT));
+        };
+        let arch = self.arch.unwrap_or_else(|| forge_engine::drv::host_system().trim_end_matches("-linux").to_owned());
+        let written = write_repository(&self.files, &key, &self.out, &self.description, &arch)?;
+        let mut out = String::new();
+        for path in written.iter().flat_map(|d| d.apks.iter().chain([&d.index])) {
+            out += &format!("{}\n", path.display());
+        }
+        emit(&out)?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
 impl ApkCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             ApkCmd::Inspect(a) => inspect(a),
             ApkCmd::Index(a) => list_index(a),
             ApkCmd::Resolve(a) => a.run(),
+            ApkCmd::Sign(a) => a.run(),
         }
     }
 }

@@ -77,6 +77,11 @@ pub struct BuildArgs {
     /// config file
     #[arg(long, value_name = "KEY.pem", conflicts_with = "check")]
     sign_key: Option<PathBuf>,
+    /// Sign the apks the recipe packages (apk-package steps of its closure) with this
+    /// RSA private key (as `openssl genrsa` writes it) into <output>.apks/<arch>/ with a
+    /// signed APKINDEX.tar.gz. Also $FORGE_APK_KEY and `apk-key` in the config file
+    #[arg(long, value_name = "KEY.rsa", conflicts_with_all = ["check", "drv"])]
+    apk_key: Option<PathBuf>,
     #[command(flatten)]
     fetch: FetchArgs,
     #[command(flatten)]
@@ -178,6 +183,13 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
         return check(store, &forge, &targets, &opts, a.rounds);
     }
     let key = super::sign::configured_key(a.sign_key.as_deref())?;
+    let apk_key = match &a.drv {
+        Some(_) => None,
+        None => super::apk::configured_key(a.apk_key.as_deref())?,
+    };
+    if let Some(k) = &apk_key {
+        check_packages_apks(&forge, &targets, &names, k)?;
+    }
     let report = {
         let display = progress::for_terminal(a.json);
         build::build(store, &forge, &targets, &opts, display.as_ref(), &forge_engine::sandbox::interrupted)?
@@ -192,11 +204,67 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
         let link = output_link(a.out.as_deref(), &folder, names.len());
         link_output(store, &link, out)?;
         write_provenance(&forge, id, name, &link, &store.physical(out), key.as_ref())?;
+        write_apks(store, &forge, id, name, &link, apk_key.as_ref())?;
         if !a.json {
             println!("{}", store.physical(out).display());
         }
     }
     Ok(exit::code(exit::OK))
+}
+
+/// With an apk key, every recipe built must package at least one apk: refused before
+/// the build starts (exit 3), naming the recipe.
+fn check_packages_apks(
+    forge: &Forge,
+    targets: &[NodeId],
+    names: &[String],
+    key: &forge_engine::apk::sign::SigningKey,
+) -> anyhow::Result<()> {
+    for (name, &id) in names.iter().zip(targets) {
+        if forge.apk_packages(&[id]).is_empty() {
+            return Err(forge_engine::Error::Recipe {
+                recipe: name.clone(),
+                why: format!(
+                    "--apk-key {} was given, but the recipe packages no apk (no apk-package step in its closure)",
+                    key.name
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Where the signed repository of a recipe goes: `<link>.apks`, beside the link (the
+/// link itself points into the read-only store).
+fn apk_repo_dir(link: &Path) -> PathBuf {
+    let mut dir = link.as_os_str().to_owned();
+    dir.push(".apks");
+    PathBuf::from(dir)
+}
+
+/// Signs the apks of `id`'s closure into `<link>.apks/`; without a key, removes a
+/// repository left by an earlier signed build (it holds packages of another build).
+fn write_apks(
+    store: &Store,
+    forge: &Forge,
+    id: NodeId,
+    recipe: &str,
+    link: &Path,
+    key: Option<&forge_engine::apk::sign::SigningKey>,
+) -> anyhow::Result<()> {
+    let dir = apk_repo_dir(link);
+    let Some(key) = key else {
+        if dir.is_dir() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove the stale {}", dir.display()))?;
+            eprintln!("removed {} (signed apks of an earlier build; pass --apk-key to sign them again)", dir.display());
+        }
+        return Ok(());
+    };
+    let apks: Vec<PathBuf> = forge.apk_packages(&[id]).iter().map(|p| store.physical(p)).collect();
+    let arch = forge.system().trim_end_matches("-linux");
+    super::apk::write_repository(&apks, key, &dir, recipe, arch)?;
+    Ok(())
 }
 
 /// Build options with `jobs` slots (default: one per core), the cores shared among them.

@@ -15,18 +15,33 @@ pub const ENV_SIGNING_KEY: &str = "FORGE_SIGNING_KEY";
 /// file's last `signing-key`; `None` when none is configured. Read before the build
 /// starts, so a bad key costs no build time.
 pub fn configured_key(flag: Option<&Path>) -> anyhow::Result<Option<SigningKey>> {
-    let (path, from) = match flag {
-        Some(p) => (p.to_owned(), format!("the signing key (--sign-key {})", p.display())),
-        None => match std::env::var_os(ENV_SIGNING_KEY).filter(|v| !v.is_empty()) {
-            Some(v) => (PathBuf::from(&v), format!("the signing key (${ENV_SIGNING_KEY}={})", Path::new(&v).display())),
-            None => match forge_engine::config::last(&forge_engine::config::load()?, "signing-key") {
-                Some(e) => (e.path_value(), format!("the signing key ({}:{}: signing-key)", e.file.display(), e.line)),
-                None => return Ok(None),
-            },
-        },
+    let Some((path, from)) = key_source(flag, "--sign-key", ENV_SIGNING_KEY, "signing-key", "the signing key")? else {
+        return Ok(None);
     };
     let pem = dsse::read_pem(&path, &from)?;
     Ok(Some(dsse::signing_key_from_pem(&pem, &from)?))
+}
+
+/// Where a key is configured: the command-line flag, else the environment variable,
+/// else the config file's last `config_key`. Returns the path and a description of
+/// where it came from (for error messages), or `None`.
+pub fn key_source(
+    flag: Option<&Path>,
+    flag_name: &str,
+    env: &str,
+    config_key: &str,
+    what: &str,
+) -> anyhow::Result<Option<(PathBuf, String)>> {
+    Ok(Some(match flag {
+        Some(p) => (p.to_owned(), format!("{what} ({flag_name} {})", p.display())),
+        None => match std::env::var_os(env).filter(|v| !v.is_empty()) {
+            Some(v) => (PathBuf::from(&v), format!("{what} (${env}={})", Path::new(&v).display())),
+            None => match forge_engine::config::last(&forge_engine::config::load()?, config_key) {
+                Some(e) => (e.path_value(), format!("{what} ({}:{}: {config_key})", e.file.display(), e.line)),
+                None => return Ok(None),
+            },
+        },
+    }))
 }
 
 /// The public key of `--key FILE` (a public key PEM, or a private one).
