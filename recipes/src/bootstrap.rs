@@ -153,27 +153,33 @@ pub fn toolchain_pins() -> Vec<DebPin> {
     parse_lock(LOCK).expect("the bundled lock parses (checked by a test)")
 }
 
+/// One layer holding the files of every pinned package: a fixed-output fetch and an
+/// unpack per `.deb`, then one merge (later packages win) with `links` added.
+pub fn deb_layer(f: &mut Forge, name: &str, pins: &[DebPin], links: &[(&str, &str)]) -> Result<Package> {
+    let mut layers = Vec::new();
+    for pin in pins {
+        let deb = f.fetch(
+            &store_name(pin.file_name()),
+            &[&format!("mirror://debian/{}", pin.pool_path)],
+            &format!("sha256:{}", pin.sha256),
+        )?;
+        let unpacked = store_name(&format!("{}-{}", pin.package, pin.version));
+        layers.push(f.unpack(&unpacked, &deb, 0)?);
+    }
+    let inputs: Vec<&dyn Input> = layers.iter().map(|l| l as &dyn Input).collect();
+    f.merge(name, &inputs, links)
+}
+
 /// The bootstrap toolchain layer: gcc 12, binutils, glibc headers, make, busybox.
 pub fn toolchain(f: &mut Forge) -> Result<Package> {
     f.memo("bootstrap-toolchain", |f| {
-        let mut layers = Vec::new();
-        for pin in toolchain_pins() {
-            let deb = f.fetch(
-                &store_name(pin.file_name()),
-                &[&format!("mirror://debian/{}", pin.pool_path)],
-                &format!("sha256:{}", pin.sha256),
-            )?;
-            let name = store_name(&format!("{}-{}", pin.package, pin.version));
-            layers.push(f.unpack(&name, &deb, 0)?);
-        }
         let mut links: Vec<(String, String)> =
             APPLETS.iter().map(|a| (format!("bin/{a}"), "busybox".to_owned())).collect();
         for (tool, target) in [("gcc", "gcc-12"), ("cc", "gcc-12"), ("cpp", "cpp-12"), ("c99", "gcc-12")] {
             links.push((format!("usr/bin/{tool}"), target.to_owned()));
         }
         let links: Vec<(&str, &str)> = links.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        let inputs: Vec<&dyn Input> = layers.iter().map(|l| l as &dyn Input).collect();
-        f.merge("bootstrap-toolchain-gcc-12", &inputs, &links)
+        deb_layer(f, "bootstrap-toolchain-gcc-12", &toolchain_pins(), &links)
     })
 }
 

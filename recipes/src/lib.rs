@@ -9,6 +9,7 @@ pub mod alpine;
 pub mod alpine_world;
 pub mod bootstrap;
 pub mod examples;
+pub mod modem;
 
 use forge_engine::registry::Registry;
 
@@ -42,6 +43,12 @@ pub fn registry() -> Registry {
     });
     r.add("hello-apk", "GNU hello 2.10 packaged as an apk (sign it with --apk-key KEY.rsa)", |f| {
         Ok(examples::hello_apk(f)?.into())
+    });
+    r.add("libqmi", "libqmi 1.36.0 (QMI, no MBIM/QRTR) from its GitLab release tarball, meson", |f| {
+        Ok(modem::libqmi(f)?.into())
+    });
+    r.add("modemmanager", "ModemManager 1.24.0 (QMI, generic + quectel plugins, no systemd) over libqmi, meson", |f| {
+        Ok(modem::modemmanager(f)?.into())
     });
     r.add("musl", "musl 1.2.3 built from its upstream tarball with the bootstrap toolchain", |f| {
         Ok(examples::musl(f)?.into())

@@ -1,0 +1,279 @@
+//! libqmi and ModemManager: the modem stack of AGNOS, compiled from upstream's
+//! GitLab release tarballs with meson and ninja in the sandbox.
+//!
+//! The old Ubuntu build compiled libqmi 1.36.0 and ModemManager 1.22.0 with QMI on,
+//! MBIM and QRTR off and only the `generic` and `quectel` plugins (inventory.md,
+//! "Compiled components"). ModemManager is 1.24.0 here: 1.22.0 is no longer in the
+//! source pool CI seeds its mirror from, 1.24.0 is the next stable release, and it
+//! needs libqmi >= 1.36, which the old build already had.
+//!
+//! The build runs on the bootstrap toolchain plus a layer of pinned Debian bookworm
+//! packages (`data/debian-bookworm-amd64-modem-builddeps.lock`: glib, gudev, dbus,
+//! polkit, meson, ninja, pkgconf, python3, gettext). Both packages install into
+//! `/usr` with `--libdir=lib`, Alpine's layout, so their layers stack into an
+//! Alpine root as they are. See docs/modem.md for what CI covers.
+
+use forge_engine::dsl::{Forge, Package, Source};
+use forge_engine::Result;
+
+use crate::bootstrap::{self, parse_lock, DebPin};
+
+const LOCK: &str = include_str!("../data/debian-bookworm-amd64-modem-builddeps.lock");
+
+/// libqmi's version.
+pub const LIBQMI_VERSION: &str = "1.36.0";
+/// ModemManager's version.
+pub const MODEMMANAGER_VERSION: &str = "1.24.0";
+
+/// Every plugin ModemManager 1.24.0's meson_options.txt declares (`plugin_<name>`).
+pub const MM_PLUGINS: &[&str] = &[
+    "generic",
+    "altair_lte",
+    "anydata",
+    "broadmobi",
+    "cellient",
+    "cinterion",
+    "dell",
+    "dlink",
+    "fibocom",
+    "foxconn",
+    "gosuncn",
+    "haier",
+    "huawei",
+    "intel",
+    "iridium",
+    "linktop",
+    "longcheer",
+    "mbm",
+    "motorola",
+    "mtk_legacy",
+    "mtk",
+    "netprisma",
+    "nokia",
+    "nokia_icera",
+    "novatel",
+    "novatel_lte",
+    "option",
+    "option_hso",
+    "pantech",
+    "qcom_soc",
+    "quectel",
+    "rolling",
+    "samsung",
+    "sierra_legacy",
+    "sierra",
+    "simtech",
+    "telit",
+    "thuraya",
+    "tplink",
+    "ublox",
+    "via",
+    "wavecom",
+    "x22x",
+    "zte",
+];
+
+/// The plugins the device needs: its modem is a Quectel; `generic` drives any
+/// modem that speaks standard AT/QMI.
+pub const MM_ENABLED_PLUGINS: &[&str] = &["generic", "quectel"];
+
+/// The pins of the build-dependency layer.
+pub fn builddeps_pins() -> Vec<DebPin> {
+    parse_lock(LOCK).expect("the bundled modem lock parses (checked by a test)")
+}
+
+/// The build-dependency layer: what meson, libqmi and ModemManager need beyond
+/// the bootstrap toolchain. `/usr/bin/env` is busybox's: the code generators
+/// (`qmi-codegen`, `mm-mkenums`) start with `#!/usr/bin/env python3`, and Debian's
+/// `env` is in coreutils, which no lock pins.
+pub fn builddeps(f: &mut Forge) -> Result<Package> {
+    f.memo("modem-builddeps", |f| {
+        bootstrap::deb_layer(f, "modem-builddeps-bookworm", &builddeps_pins(), &[("usr/bin/env", "../../bin/busybox")])
+    })
+}
+
+/// A meson package on the toolchain and the build-dependency layer (plus `extra`).
+///
+/// `AR` is named by its path: ninja runs the static-link rule (`rm -f $out && ar
+/// ...`) through `/bin/sh`, and busybox's shell prefers its own applets, whose `ar`
+/// only extracts. (make runs such commands without a shell, so autotools builds on
+/// the same toolchain do not meet this.)
+fn meson_package(
+    f: &mut Forge,
+    name: &str,
+    version: &str,
+    src: &Source,
+    extra: &[&Package],
+    flags: &[String],
+    epoch: u64,
+) -> Result<Package> {
+    let toolchain = bootstrap::toolchain(f)?;
+    let deps = builddeps(f)?;
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut p = f.package(name, version).source(src).build_dep(&toolchain).build_dep(&deps);
+    for layer in extra {
+        p = p.build_dep(layer);
+    }
+    p.env("AR", "/usr/bin/ar").meson(&flags).source_date_epoch(epoch).finish()
+}
+
+/// libqmi's meson options: the old build's (`mbim_qmux` and `qrtr` off), with
+/// introspection, man pages (help2man) and bash completion off to keep the build
+/// and its dependencies small; gudev support stays on, as in the old build.
+pub fn libqmi_flags() -> Vec<String> {
+    [
+        "--libdir=lib",
+        "-Dmbim_qmux=false",
+        "-Dqrtr=false",
+        "-Dudev=true",
+        "-Dintrospection=false",
+        "-Dgtk_doc=false",
+        "-Dman=false",
+        "-Dbash_completion=false",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// ModemManager's meson options: QMI on, MBIM and QRTR off, every plugin but
+/// [`MM_ENABLED_PLUGINS`] disabled (the old build's), no systemd integration (the
+/// target runs OpenRC), polkit `strict` (the default the old build had), udev rules
+/// under `/usr/lib/udev`; introspection, vala, docs, man pages, bash completion and
+/// the test programs off.
+pub fn modemmanager_flags() -> Vec<String> {
+    let mut flags: Vec<String> = [
+        "--libdir=lib",
+        "-Dqmi=true",
+        "-Dmbim=false",
+        "-Dqrtr=false",
+        "-Dsystemdsystemunitdir=no",
+        "-Dsystemd_suspend_resume=false",
+        "-Dsystemd_journal=false",
+        "-Dpolkit=strict",
+        "-Dudev=true",
+        "-Dudevdir=/usr/lib/udev",
+        "-Dintrospection=false",
+        "-Dvapi=false",
+        "-Dgtk_doc=false",
+        "-Dman=false",
+        "-Dbash_completion=false",
+        "-Dtests=false",
+    ]
+    .map(String::from)
+    .to_vec();
+    for plugin in MM_PLUGINS {
+        let state = if MM_ENABLED_PLUGINS.contains(plugin) { "enabled" } else { "disabled" };
+        flags.push(format!("-Dplugin_{plugin}={state}"));
+    }
+    flags
+}
+
+/// libqmi 1.36.0 (`qmicli`, `qmi-network`, `qmi-firmware-update`, libqmi-glib).
+pub fn libqmi(f: &mut Forge) -> Result<Package> {
+    f.memo("libqmi", |f| {
+        let src = f.fetch(
+            "libqmi-1.36.0.tar.gz",
+            &["https://gitlab.freedesktop.org/mobile-broadband/libqmi/-/archive/1.36.0/libqmi-1.36.0.tar.gz"],
+            "sha256:e254fafdd916a78a27126e6d72ae436662487f59c7de84d4d40286059af89093",
+        )?;
+        // SOURCE_DATE_EPOCH: the 1.36.0 tag's commit (2025-04-09), the tarball's mtimes.
+        meson_package(f, "libqmi", LIBQMI_VERSION, &src, &[], &libqmi_flags(), 1_744_171_042)
+    })
+}
+
+/// ModemManager 1.24.0 built against [`libqmi`].
+pub fn modemmanager(f: &mut Forge) -> Result<Package> {
+    f.memo("modemmanager", |f| {
+        let qmi = libqmi(f)?;
+        let src = f.fetch(
+            "ModemManager-1.24.0.tar.gz",
+            &["https://gitlab.freedesktop.org/mobile-broadband/ModemManager/-/archive/1.24.0/ModemManager-1.24.0.tar.gz"],
+            "sha256:50e166bb24acb00bcaed814483920dfbc5b26d5424faee974b54c702e425a7c7",
+        )?;
+        // SOURCE_DATE_EPOCH: the 1.24.0 tag's commit (2025-04-10).
+        meson_package(f, "modemmanager", MODEMMANAGER_VERSION, &src, &[&qmi], &modemmanager_flags(), 1_744_248_625)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forge_engine::drv::Builder;
+    use forge_engine::dsl::Input;
+
+    fn script(f: &Forge, p: &Package) -> String {
+        match &f.node(p.node()).drv.builder {
+            Builder::Run { script, .. } => script.clone(),
+            other => panic!("not a run step: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_builddeps_lock_parses_and_pins_what_meson_builds_need() {
+        let pins = builddeps_pins();
+        for needed in ["meson", "ninja-build", "pkgconf", "python3", "libglib2.0-dev", "libgudev-1.0-dev", "gettext"] {
+            assert!(pins.iter().any(|p| p.package == needed), "{needed} missing from the lock");
+        }
+        assert!(pins.iter().all(|p| p.sha256.len() == 64 && p.pool_path.starts_with("pool/")));
+    }
+
+    #[test]
+    fn the_builddeps_lock_adds_nothing_the_toolchain_already_pins() {
+        let toolchain: Vec<String> = bootstrap::toolchain_pins().into_iter().map(|p| p.package).collect();
+        let doubled: Vec<DebPin> = builddeps_pins().into_iter().filter(|p| toolchain.contains(&p.package)).collect();
+        assert!(doubled.is_empty(), "in both locks: {doubled:?}");
+    }
+
+    #[test]
+    fn libqmi_is_configured_with_qmux_and_qrtr_off() {
+        let mut f = Forge::new();
+        let qmi = libqmi(&mut f).unwrap();
+        let s = script(&f, &qmi);
+        for flag in ["'-Dmbim_qmux=false'", "'-Dqrtr=false'", "'--libdir=lib'", "meson setup build --prefix=/usr"] {
+            assert!(s.contains(flag), "{flag} missing from:\n{s}");
+        }
+        assert_eq!(qmi.path().name(), "libqmi-1.36.0");
+    }
+
+    #[test]
+    fn modemmanager_enables_exactly_the_generic_and_quectel_plugins() {
+        let flags = modemmanager_flags();
+        let enabled: Vec<&String> =
+            flags.iter().filter(|f| f.starts_with("-Dplugin_") && f.ends_with("=enabled")).collect();
+        assert_eq!(enabled, ["-Dplugin_generic=enabled", "-Dplugin_quectel=enabled"]);
+        let disabled = flags.iter().filter(|f| f.starts_with("-Dplugin_") && f.ends_with("=disabled")).count();
+        assert_eq!(disabled, MM_PLUGINS.len() - 2);
+        for flag in
+            ["-Dqmi=true", "-Dmbim=false", "-Dqrtr=false", "-Dsystemdsystemunitdir=no", "-Dsystemd_journal=false"]
+        {
+            assert!(flags.iter().any(|f| f == flag), "{flag} missing");
+        }
+    }
+
+    #[test]
+    fn modemmanager_builds_on_libqmi_and_both_sources_are_pinned_upstream_tarballs() {
+        let mut f = Forge::new();
+        let mm = modemmanager(&mut f).unwrap();
+        let qmi = libqmi(&mut f).unwrap();
+        let node = f.node(mm.node());
+        assert!(node.drv.inputs.contains(qmi.path()), "libqmi is not an input of ModemManager");
+        let fetches: Vec<(String, String)> = f
+            .nodes()
+            .iter()
+            .filter_map(|n| match &n.drv.builder {
+                Builder::Fetch { urls, hash, .. } if urls.iter().any(|u| u.contains("gitlab.freedesktop.org")) => {
+                    Some((urls[0].clone(), hash.to_hex()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fetches.len(), 2, "{fetches:?}");
+        // The sha256 pins that Chimera Linux's cports also carry (docs/modem.md).
+        for (file, sha) in [
+            ("/libqmi-1.36.0.tar.gz", "e254fafdd916a78a27126e6d72ae436662487f59c7de84d4d40286059af89093"),
+            ("/ModemManager-1.24.0.tar.gz", "50e166bb24acb00bcaed814483920dfbc5b26d5424faee974b54c702e425a7c7"),
+        ] {
+            assert!(fetches.iter().any(|(u, h)| u.ends_with(file) && h == sha), "{file}: {fetches:?}");
+        }
+    }
+}
