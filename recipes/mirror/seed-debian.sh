@@ -2,7 +2,8 @@
 # Seeds a forge mirror folder from Debian's archive, through apt-get only:
 #   - the binary packages of every lock in recipes/data/*.lock (apt-get download),
 #   - the upstream tarballs listed in recipes/mirror/upstream-tarballs.txt, which
-#     Debian's source pool holds byte for byte (apt-get source --download-only).
+#     Debian's source pool holds byte for byte, and the Debian source files recipes
+#     pin as Debian's own (apt-get source --download-only).
 # Every file is checked against its pinned sha256 and stored as DIR/<file name> and
 # DIR/sha256/<hex>, the layout `forge build --mirror DIR` reads.
 #
@@ -50,7 +51,7 @@ if [ ${#need[@]} -gt 0 ]; then
   done
 fi
 
-# Upstream tarballs from Debian's source pool (needs deb-src entries).
+# Upstream tarballs and pinned Debian source files from Debian's source pool (needs deb-src entries).
 if ! apt-get indextargets --format '$(CREATED_BY)' 2>/dev/null | grep -qx 'Sources'; then
   for f in /etc/apt/sources.list.d/*.sources; do
     [ -e "$f" ] && sed -i 's/^Types: deb$/Types: deb deb-src/' "$f"
