@@ -314,10 +314,15 @@ fn a_musl_program_misses_a_symbol_an_older_library_lacks_by_name() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("two: symbol not found"), "{out:?}");
 }
 
-/// The host's loader, copied into `root` as `/lib/<name>` with `extra` appended: glibc's
-/// strings of a prefixed build (ELF parsing ignores bytes after the sections).
+/// The host's loader, copied into `root` at its path, made to look like a prefixed build:
+/// its `/etc/ld.so.cache` string spoiled (same length) and `extra` appended (ELF parsing
+/// ignores bytes after the sections).
 fn loader_with_strings(root: &Path, interpreter: &str, extra: &[u8]) {
     let mut bytes = std::fs::read(std::fs::canonicalize(interpreter).unwrap()).unwrap();
+    let standard = b"/etc/ld.so.cache\0";
+    while let Some(at) = bytes.windows(standard.len()).position(|w| w == standard) {
+        bytes[at + standard.len() - 2] = b'X';
+    }
     bytes.extend_from_slice(extra);
     let at = root.join(interpreter.trim_start_matches('/'));
     std::fs::create_dir_all(at.parent().unwrap()).unwrap();
