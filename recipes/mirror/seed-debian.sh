@@ -3,7 +3,8 @@
 #   - the binary packages of every lock in recipes/data/*.lock,
 #   - the upstream tarballs listed in recipes/mirror/upstream-tarballs.txt, which
 #     Debian's source pool holds byte for byte as .orig tarballs, or from which
-#     orig-to-upstream.py rebuilds them byte for byte.
+#     orig-to-upstream.py rebuilds them byte for byte, and the Debian source files
+#     recipes pin as Debian's own (glibc).
 # Every file is checked against its pinned sha256 and stored as DIR/<file name> and
 # DIR/sha256/<hex>, the layout `forge build --mirror DIR` reads.
 #

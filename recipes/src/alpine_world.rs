@@ -26,7 +26,7 @@ pub struct Row {
 }
 
 /// Packages of `main` rows that Alpine v3.16 did not have under that name.
-pub const NEW_SINCE_3_16: &[&str] = &["busybox-openrc"];
+pub const NEW_SINCE_3_16: &[&str] = &["busybox-openrc", "gcompat"];
 
 /// The mapping, in the order docs/alpine.md shows it.
 pub const TABLE: &[Row] = &[
@@ -239,6 +239,12 @@ pub const TABLE: &[Row] = &[
         alpine: &[],
         repo: "-",
         note: "musl has no NSS: comma-<serial> resolves through /etc/hosts; NetworkManager writes resolv.conf.",
+    },
+    Row {
+        ubuntu: "libc6 as the vendor blobs' C library (aarch64)",
+        alpine: &["gcompat"],
+        repo: "main",
+        note: "gcompat (musl behind /lib/ld-linux-aarch64.so.1, glibc's sonames linked to libgcompat) runs simple glibc programs; the Qualcomm blobs need the real glibc layer in /usr/glibc (docs/glibc.md). Both own /lib/ld-linux-aarch64.so.1: an image stacking the glibc layer drops gcompat from its world.",
     },
     Row {
         ubuntu: "the armhf multiarch set (libc6:armhf, ...)",

@@ -11,7 +11,7 @@
 //! `recipes/mirror/seed-debian.sh`, which fills one with `apt-get download`); their
 //! `mirror://debian/` URLs record where they come from in Debian's pool.
 
-use forge_engine::dsl::{Forge, Input, Package};
+use forge_engine::dsl::{Forge, Input, Package, Source};
 use forge_engine::Result;
 
 const LOCK: &str = include_str!("../data/debian-bookworm-amd64-toolchain.lock");
@@ -156,16 +156,7 @@ pub fn toolchain_pins() -> Vec<DebPin> {
 /// One layer holding the files of every pinned package: a fixed-output fetch and an
 /// unpack per `.deb`, then one merge (later packages win) with `links` added.
 pub fn deb_layer(f: &mut Forge, name: &str, pins: &[DebPin], links: &[(&str, &str)]) -> Result<Package> {
-    let mut layers = Vec::new();
-    for pin in pins {
-        let deb = f.fetch(
-            &store_name(pin.file_name()),
-            &[&format!("mirror://debian/{}", pin.pool_path)],
-            &format!("sha256:{}", pin.sha256),
-        )?;
-        let unpacked = store_name(&format!("{}-{}", pin.package, pin.version));
-        layers.push(f.unpack(&unpacked, &deb, 0)?);
-    }
+    let layers = deb_layers(f, pins)?;
     let inputs: Vec<&dyn Input> = layers.iter().map(|l| l as &dyn Input).collect();
     f.merge(name, &inputs, links)
 }
@@ -173,14 +164,38 @@ pub fn deb_layer(f: &mut Forge, name: &str, pins: &[DebPin], links: &[(&str, &st
 /// The bootstrap toolchain layer: gcc 12, binutils, glibc headers, make, busybox.
 pub fn toolchain(f: &mut Forge) -> Result<Package> {
     f.memo("bootstrap-toolchain", |f| {
-        let mut links: Vec<(String, String)> =
-            APPLETS.iter().map(|a| (format!("bin/{a}"), "busybox".to_owned())).collect();
-        for (tool, target) in [("gcc", "gcc-12"), ("cc", "gcc-12"), ("cpp", "cpp-12"), ("c99", "gcc-12")] {
-            links.push((format!("usr/bin/{tool}"), target.to_owned()));
-        }
+        let links = toolchain_links(&[]);
         let links: Vec<(&str, &str)> = links.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         deb_layer(f, "bootstrap-toolchain-gcc-12", &toolchain_pins(), &links)
     })
+}
+
+/// One layer per pinned package: a fixed-output fetch of the `.deb` (by file name or
+/// sha256 from a mirror) unpacked by the `unpack` builtin. Identical pins of two locks
+/// give the same nodes, so toolchains that share packages share their layers.
+pub(crate) fn deb_layers(f: &mut Forge, pins: &[DebPin]) -> Result<Vec<Source>> {
+    let mut layers = Vec::new();
+    for pin in pins {
+        let deb = f.fetch(
+            &store_name(pin.file_name()),
+            &[&format!("mirror://debian/{}", pin.pool_path)],
+            &format!("sha256:{}", pin.sha256),
+        )?;
+        let name = store_name(&format!("{}-{}", pin.package, pin.version));
+        layers.push(f.unpack(&name, &deb, 0)?);
+    }
+    Ok(layers)
+}
+
+/// The links of a toolchain layer: busybox applets in `/bin` (but not those in `real`,
+/// which a layer provides as real programs) and the unversioned gcc names.
+pub(crate) fn toolchain_links(real: &[&str]) -> Vec<(String, String)> {
+    let mut links: Vec<(String, String)> =
+        APPLETS.iter().filter(|a| !real.contains(a)).map(|a| (format!("bin/{a}"), "busybox".to_owned())).collect();
+    for (tool, target) in [("gcc", "gcc-12"), ("cc", "gcc-12"), ("cpp", "cpp-12"), ("c99", "gcc-12")] {
+        links.push((format!("usr/bin/{tool}"), target.to_owned()));
+    }
+    links
 }
 
 #[cfg(test)]

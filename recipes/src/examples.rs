@@ -2,7 +2,7 @@
 //! toolchain: the smallest complete builds, used by the tests and the docs.
 
 use forge_engine::apk::make::ApkSpec;
-use forge_engine::dsl::{ApkFile, Forge, Package};
+use forge_engine::dsl::{ApkFile, Forge, Package, Source};
 use forge_engine::Result;
 
 use crate::bootstrap;
@@ -48,11 +48,7 @@ pub fn hello_apk(f: &mut Forge) -> Result<ApkFile> {
 pub fn musl(f: &mut Forge) -> Result<Package> {
     f.memo("musl", |f| {
         let toolchain = bootstrap::toolchain(f)?;
-        let src = f.fetch(
-            "musl-1.2.3.tar.gz",
-            &["https://musl.libc.org/releases/musl-1.2.3.tar.gz"],
-            "sha256:7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4",
-        )?;
+        let src = musl_source(f)?;
         f.package("musl", "1.2.3")
             .source(&src)
             .build_dep(&toolchain)
@@ -61,4 +57,13 @@ pub fn musl(f: &mut Forge) -> Result<Package> {
             .source_date_epoch(1_649_721_600) // musl 1.2.3's release, 2022-04-07
             .finish()
     })
+}
+
+/// musl 1.2.3's upstream tarball (Debian's `musl_1.2.3.orig.tar.gz` byte for byte).
+pub(crate) fn musl_source(f: &mut Forge) -> Result<Source> {
+    f.fetch(
+        "musl-1.2.3.tar.gz",
+        &["https://musl.libc.org/releases/musl-1.2.3.tar.gz"],
+        "sha256:7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4",
+    )
 }

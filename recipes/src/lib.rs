@@ -9,6 +9,7 @@ pub mod alpine;
 pub mod alpine_world;
 pub mod bootstrap;
 pub mod examples;
+pub mod glibc;
 pub mod modem;
 
 use forge_engine::registry::Registry;
@@ -52,6 +53,17 @@ pub fn registry() -> Registry {
     });
     r.add("musl", "musl 1.2.3 built from its upstream tarball with the bootstrap toolchain", |f| {
         Ok(examples::musl(f)?.into())
+    });
+    r.add(
+        "aarch64-gnu-toolchain",
+        "Debian 12's gcc 12 cross compiler for aarch64-linux-gnu over the bootstrap toolchain",
+        |f| Ok(glibc::aarch64_gnu_toolchain(f)?.into()),
+    );
+    r.add("glibc", "glibc 2.36 for aarch64 in /usr/glibc, its loader at /lib/ld-linux-aarch64.so.1", |f| {
+        Ok(glibc::glibc(f)?.into())
+    });
+    r.add("glibc-demo-root", "musl and glibc side by side: an aarch64 root with demo programs of both", |f| {
+        Ok(glibc::demo_root(f)?.into())
     });
     r
 }

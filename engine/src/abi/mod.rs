@@ -7,7 +7,10 @@
 //! Library search, for glibc: DT_RPATH of the needing object and its loaders (only when
 //! the needing object has no DT_RUNPATH), DT_RUNPATH, the directories of the root's
 //! `/etc/ld.so.conf` (includes followed), then the multiarch directory of the machine,
-//! `/lib64 /usr/lib64` (64-bit) and `/lib /usr/lib`. For musl: RPATH and RUNPATH of the
+//! `/lib64 /usr/lib64` (64-bit) and `/lib /usr/lib`. A glibc loader built for its own
+//! prefix (its cache is not `/etc/ld.so.cache`, e.g. `/usr/glibc/etc/ld.so.cache`) reads
+//! the `ld.so.conf` beside that cache and searches the directories compiled into it (e.g.
+//! `/usr/glibc/lib`) instead: both are read from the loader file. For musl: RPATH and RUNPATH of the
 //! needing object and its loaders, then `/etc/ld-musl-<arch>.path` or
 //! `/lib:/usr/local/lib:/usr/lib`; musl's libc names resolve to its loader. LD_LIBRARY_PATH
 //! and the ld.so cache are not used: the root's configuration files stand for them.
@@ -256,6 +259,8 @@ struct LoadSet<'a> {
     objects: Vec<Object>,
     missing: Vec<Missing>,
     conf_dirs: Vec<String>,
+    /// The loader's own directories when it was built for a prefix; else the standard ones.
+    system_dirs: Option<Vec<String>>,
 }
 
 fn check_one(root: &Path, target: &Target, cache: &mut Cache) -> Result<FileReport, AbiError> {
@@ -268,9 +273,20 @@ fn check_one(root: &Path, target: &Target, cache: &mut Cache) -> Result<FileRepo
     };
     let elf = Arc::new(Elf::open(&host)?);
     let libc = libc_of(&elf);
-    let conf_dirs = if libc == Libc::Glibc { root::ld_so_conf_dirs(root) } else { Vec::new() };
+    // A glibc loader built for its own prefix searches its own configuration and directories.
+    let prefixed = match (libc, elf.interpreter.as_deref()) {
+        (Libc::Glibc, Some(interp)) => root::resolve(root, interp).and_then(|(_, h)| root::prefixed_glibc_loader(&h)),
+        _ => None,
+    };
+    let conf_dirs = match (&prefixed, libc) {
+        (Some(p), _) => root::conf_dirs(root, &p.conf),
+        (None, Libc::Glibc) => root::ld_so_conf_dirs(root),
+        (None, Libc::Musl) => Vec::new(),
+    };
+    let system_dirs = prefixed.map(|p| p.system_dirs);
     let main = Object { name: label.clone(), in_root, host, elf: elf.clone(), parent: None };
-    let mut set = LoadSet { root, libc, main: elf.clone(), objects: vec![main], missing: Vec::new(), conf_dirs };
+    let objects = vec![main];
+    let mut set = LoadSet { root, libc, main: elf.clone(), objects, missing: Vec::new(), conf_dirs, system_dirs };
     if elf.dynamic {
         set.load_interpreter(cache);
         set.load_needed(cache);
@@ -424,13 +440,17 @@ impl LoadSet<'_> {
                 }
                 dirs.extend(self.expand(needer, &elf.runpath));
                 dirs.extend(self.conf_dirs.iter().cloned());
-                if let Some(m) = multiarch(&self.main) {
-                    dirs.extend([format!("/lib/{m}"), format!("/usr/lib/{m}")]);
+                if let Some(system) = &self.system_dirs {
+                    dirs.extend(system.iter().cloned());
+                } else {
+                    if let Some(m) = multiarch(&self.main) {
+                        dirs.extend([format!("/lib/{m}"), format!("/usr/lib/{m}")]);
+                    }
+                    if self.main.class == Class::Elf64 {
+                        dirs.extend(["/lib64".to_owned(), "/usr/lib64".to_owned()]);
+                    }
+                    dirs.extend(["/lib".to_owned(), "/usr/lib".to_owned()]);
                 }
-                if self.main.class == Class::Elf64 {
-                    dirs.extend(["/lib64".to_owned(), "/usr/lib64".to_owned()]);
-                }
-                dirs.extend(["/lib".to_owned(), "/usr/lib".to_owned()]);
             }
             Libc::Musl => {
                 for &i in &chain {

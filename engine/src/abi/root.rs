@@ -50,9 +50,52 @@ pub fn resolve(root: &Path, path: &str) -> Option<(String, PathBuf)> {
 /// The directories `/etc/ld.so.conf` names in `root`, includes followed (globs in the last
 /// component, matches sorted as ldconfig does), in order; empty when there is no such file.
 pub fn ld_so_conf_dirs(root: &Path) -> Vec<String> {
+    conf_dirs(root, "/etc/ld.so.conf")
+}
+
+/// The directories the configuration file `conf` (a path inside `root`) names, as
+/// [`ld_so_conf_dirs`] reads `/etc/ld.so.conf`.
+pub fn conf_dirs(root: &Path, conf: &str) -> Vec<String> {
     let mut dirs = Vec::new();
-    read_conf(root, "/etc/ld.so.conf", &mut dirs, 0);
+    read_conf(root, conf, &mut dirs, 0);
     dirs
+}
+
+/// Where a glibc loader built for its own prefix (`--prefix=/usr/glibc`) looks, in
+/// place of `/etc/ld.so.conf` and the standard directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixedLoader {
+    /// Its `ld.so.conf` (beside the `ld.so.cache` it reads), e.g. `/usr/glibc/etc/ld.so.conf`.
+    pub conf: String,
+    /// Its built-in search directories, e.g. `/usr/glibc/lib`.
+    pub system_dirs: Vec<String>,
+}
+
+/// Reads the paths compiled into the glibc loader `loader` (a host path): its cache file
+/// (`<sysconfdir>/ld.so.cache`) and its system directories (NUL-terminated strings
+/// ending in `/`, as glibc stores them). `None` for a loader of the standard layout
+/// (cache `/etc/ld.so.cache`), which the standard search describes, or when the
+/// file holds no such paths (not a glibc loader).
+pub fn prefixed_glibc_loader(loader: &Path) -> Option<PrefixedLoader> {
+    let bytes = std::fs::read(loader).ok()?;
+    let strings: Vec<&str> =
+        bytes.split(|b| *b == 0).filter_map(|s| std::str::from_utf8(s).ok()).filter(|s| s.starts_with('/')).collect();
+    let cache = strings.iter().find(|s| s.ends_with("/etc/ld.so.cache"))?;
+    if *cache == "/etc/ld.so.cache" {
+        return None;
+    }
+    let prefix = cache.trim_end_matches("/etc/ld.so.cache");
+    let mut system_dirs: Vec<String> = Vec::new();
+    for dir in strings.iter().filter(|s| s.len() > 1 && s.ends_with('/') && s.starts_with(&format!("{prefix}/"))) {
+        let dir = dir.trim_end_matches('/').to_owned();
+        if !system_dirs.contains(&dir) {
+            system_dirs.push(dir);
+        }
+    }
+    if system_dirs.is_empty() {
+        return None;
+    }
+    Some(PrefixedLoader { conf: cache.replace("ld.so.cache", "ld.so.conf"), system_dirs })
 }
 
 fn read_conf(root: &Path, path: &str, dirs: &mut Vec<String>, depth: usize) {

@@ -313,3 +313,62 @@ fn a_musl_program_misses_a_symbol_an_older_library_lacks_by_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("two: symbol not found"), "{out:?}");
 }
+
+/// The host's loader, copied into `root` at its path, made to look like a prefixed build:
+/// its `/etc/ld.so.cache` string spoiled (same length) and `extra` appended (ELF parsing
+/// ignores bytes after the sections).
+fn loader_with_strings(root: &Path, interpreter: &str, extra: &[u8]) {
+    let mut bytes = std::fs::read(std::fs::canonicalize(interpreter).unwrap()).unwrap();
+    let standard = b"/etc/ld.so.cache\0";
+    while let Some(at) = bytes.windows(standard.len()).position(|w| w == standard) {
+        bytes[at + standard.len() - 2] = b'X';
+    }
+    bytes.extend_from_slice(extra);
+    let at = root.join(interpreter.trim_start_matches('/'));
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&at);
+    std::fs::write(&at, bytes).unwrap();
+}
+
+#[test]
+fn a_standard_loader_is_not_taken_for_a_prefixed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ld.so");
+    std::fs::write(&f, b"\x7fELF\0/lib/x86_64-linux-gnu/\0/lib/\0/etc/ld.so.cache\0").unwrap();
+    assert_eq!(root::prefixed_glibc_loader(&f), None);
+    std::fs::write(&f, b"\x7fELF\0no paths here\0").unwrap();
+    assert_eq!(root::prefixed_glibc_loader(&f), None);
+}
+
+#[test]
+fn a_prefixed_loader_names_its_conf_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ld.so");
+    std::fs::write(&f, b"\x7fELF\0/usr/glibc/lib/\0/usr/glibc/lib/\0/lib/\0\0/usr/glibc/etc/ld.so.cache\0").unwrap();
+    let p = root::prefixed_glibc_loader(&f).unwrap();
+    assert_eq!(p.conf, "/usr/glibc/etc/ld.so.conf");
+    assert_eq!(p.system_dirs, ["/usr/glibc/lib"]);
+}
+
+#[test]
+fn a_prefixed_loader_searches_its_own_directories_and_conf_not_the_standard_ones() {
+    let Some(dir) = compiled() else { return };
+    let prog = dir.path().join("prog");
+    let interp = Elf::open(&prog).unwrap().interpreter.unwrap();
+    let root = host_glibc_root(&interp);
+    let r = root.path();
+    loader_with_strings(r, &interp, b"\0/opt/g/lib/\0/opt/g/etc/ld.so.cache\0");
+    // libc where a standard loader looks (host_glibc_root put it there) is not found...
+    let report = check(r, &[Target::Host(prog.clone())]).unwrap();
+    let m = missing(&report);
+    assert!(m.iter().any(|m| m.contains("libc.so.6")), "{report}");
+    // ...in the loader's own directory it is, and libv through the prefix's ld.so.conf.
+    std::fs::create_dir_all(r.join("opt/g/lib")).unwrap();
+    std::fs::rename(r.join("usr/lib/libc.so.6"), r.join("opt/g/lib/libc.so.6")).unwrap();
+    put(r, "/opt/v/libv.so.1", &dir.path().join("libv2.so"));
+    put(r, "/etc/ld.so.conf", &dir.path().join("v.map")); // not read by this loader
+    std::fs::create_dir_all(r.join("opt/g/etc")).unwrap();
+    std::fs::write(r.join("opt/g/etc/ld.so.conf"), "/opt/v\n").unwrap();
+    let report = check(r, &[Target::Host(prog)]).unwrap();
+    assert!(report.ok(), "{report}");
+}
