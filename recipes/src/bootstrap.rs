@@ -11,7 +11,7 @@
 //! `recipes/mirror/seed-debian.sh`, which fills one with `apt-get download`); their
 //! `mirror://debian/` URLs record where they come from in Debian's pool.
 
-use forge_engine::dsl::{Forge, Input, Package};
+use forge_engine::dsl::{Forge, Input, Package, Source};
 use forge_engine::Result;
 
 const LOCK: &str = include_str!("../data/debian-bookworm-amd64-toolchain.lock");
@@ -153,19 +153,26 @@ pub fn toolchain_pins() -> Vec<DebPin> {
     parse_lock(LOCK).expect("the bundled lock parses (checked by a test)")
 }
 
+/// Each pinned package fetched (from a mirror, by its pool path or sha256) and unpacked:
+/// one tree per package, for [`Forge::merge`] to stack.
+pub fn deb_layers(f: &mut Forge, pins: &[DebPin]) -> Result<Vec<Source>> {
+    let mut layers = Vec::with_capacity(pins.len());
+    for pin in pins {
+        let deb = f.fetch(
+            &store_name(pin.file_name()),
+            &[&format!("mirror://debian/{}", pin.pool_path)],
+            &format!("sha256:{}", pin.sha256),
+        )?;
+        let name = store_name(&format!("{}-{}", pin.package, pin.version));
+        layers.push(f.unpack(&name, &deb, 0)?);
+    }
+    Ok(layers)
+}
+
 /// The bootstrap toolchain layer: gcc 12, binutils, glibc headers, make, busybox.
 pub fn toolchain(f: &mut Forge) -> Result<Package> {
     f.memo("bootstrap-toolchain", |f| {
-        let mut layers = Vec::new();
-        for pin in toolchain_pins() {
-            let deb = f.fetch(
-                &store_name(pin.file_name()),
-                &[&format!("mirror://debian/{}", pin.pool_path)],
-                &format!("sha256:{}", pin.sha256),
-            )?;
-            let name = store_name(&format!("{}-{}", pin.package, pin.version));
-            layers.push(f.unpack(&name, &deb, 0)?);
-        }
+        let layers = deb_layers(f, &toolchain_pins())?;
         let mut links: Vec<(String, String)> =
             APPLETS.iter().map(|a| (format!("bin/{a}"), "busybox".to_owned())).collect();
         for (tool, target) in [("gcc", "gcc-12"), ("cc", "gcc-12"), ("cpp", "cpp-12"), ("c99", "gcc-12")] {
