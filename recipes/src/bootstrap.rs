@@ -173,7 +173,7 @@ pub fn toolchain(f: &mut Forge) -> Result<Package> {
 /// One layer per pinned package: a fixed-output fetch of the `.deb` (by file name or
 /// sha256 from a mirror) unpacked by the `unpack` builtin. Identical pins of two locks
 /// give the same nodes, so toolchains that share packages share their layers.
-pub(crate) fn deb_layers(f: &mut Forge, pins: &[DebPin]) -> Result<Vec<Source>> {
+pub fn deb_layers(f: &mut Forge, pins: &[DebPin]) -> Result<Vec<Source>> {
     let mut layers = Vec::new();
     for pin in pins {
         let deb = f.fetch(

@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod examples;
 pub mod glibc;
 pub mod modem;
+pub mod qt;
 
 use forge_engine::registry::Registry;
 
@@ -65,5 +66,18 @@ pub fn registry() -> Registry {
     r.add("glibc-demo-root", "musl and glibc side by side: an aarch64 root with demo programs of both", |f| {
         Ok(glibc::demo_root(f)?.into())
     });
+    r.add("qtwayland", "qtwayland 5.15.8 with the AGNOS patch, against Debian 12's Qt 5.15.8 (docs/qt.md)", |f| {
+        Ok(qt::qtwayland(f)?.into())
+    });
+    r.add(
+        "qtwayland-alpine",
+        "qtwayland 5.15.10 (Alpine 3.20's) with the AGNOS patch, against Alpine 3.20's Qt; needs its apk lock",
+        |f| Ok(qt::qtwayland_alpine(f)?.into()),
+    );
+    r.add(
+        "qtwayland-patch-check",
+        "runs the patched qtwayland functions in forge's build and in Debian's unpatched one (docs/qt.md)",
+        |f| Ok(qt::patch_check(f)?.into()),
+    );
     r
 }
