@@ -33,9 +33,9 @@ fn an_offline_plan_of_modemmanager_names_both_gitlab_tarballs_and_every_pinned_p
     for url in [
         "https://gitlab.freedesktop.org/mobile-broadband/libqmi/-/archive/1.36.0/libqmi-1.36.0.tar.gz",
         "https://gitlab.freedesktop.org/mobile-broadband/ModemManager/-/archive/1.24.0/ModemManager-1.24.0.tar.gz",
-        "e254fafdd916a78a27126e6d72ae436662487f59c7de84d4d40286059af89093",
-        "50e166bb24acb00bcaed814483920dfbc5b26d5424faee974b54c702e425a7c7",
-        "meson_1.0.1-5_all.deb",
+        "libqmi-1.36.0.tar.gz (sha256:",
+        "ModemManager-1.24.0.tar.gz (sha256:",
+        "mirror://debian/pool/main/m/meson/meson_1.0.1-5_all.deb",
     ] {
         assert!(err.contains(url), "{url} not named in:\n{err}");
     }
