@@ -12,7 +12,11 @@
 
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    if os == "linux" {
+    // A fully static forge (`-C target-feature=+crt-static`) has no relocations to
+    // save and must stay static-pie: -no-pie would give it a loader it cannot use.
+    let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    let static_crt = features.split(',').any(|f| f == "crt-static");
+    if os == "linux" && !static_crt {
         println!("cargo:rustc-link-arg-bin=forge=-no-pie");
     }
     println!("cargo:rerun-if-changed=build.rs");
