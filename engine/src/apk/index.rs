@@ -274,7 +274,7 @@ pub fn write(
     write_with(packages, description, key, &[algo], mtime)
 }
 
-/// Like [`write`], with one signature entry per algorithm, in the order given.
+/// Like [`write()`], with one signature entry per algorithm, in the order given.
 pub fn write_with(
     packages: &[IndexPackage],
     description: &str,
