@@ -31,21 +31,32 @@ place() {
 
 have() { [ -f "$dir/sha256/$1" ] && [ -f "$dir/$2" ]; }
 
-# Binary packages.
+# Binary packages (a foreign architecture, like arm64, must be known to dpkg).
+for lock in "$here"/../data/*.lock; do
+  for arch in $(awk '!/^#/ && NF == 6 && $3 != "all" {print $3}' "$lock" | sort -u); do
+    if [ "$arch" != "$(dpkg --print-architecture)" ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+      dpkg --add-architecture "$arch"
+      added_arch=1
+    fi
+  done
+done
+if [ -n "${added_arch:-}" ]; then apt-get update -qq; fi
 need=()
 for lock in "$here"/../data/*.lock; do
-  while read -r pkg ver _arch _size sha pool; do
+  while read -r pkg ver arch _size sha pool; do
     case "$pkg" in ''|'#'*) continue ;; esac
-    have "$sha" "${pool##*/}" || need+=("$pkg=$ver|$sha|${pool##*/}")
+    # arch-qualified, so a lock may pin another architecture's package (linux-libc-dev:arm64)
+    [ "$arch" = all ] && spec="$pkg=$ver" || spec="$pkg:$arch=$ver"
+    have "$sha" "${pool##*/}" || need+=("$spec|$sha|${pool##*/}|$arch")
   done < "$lock"
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "seed: downloading ${#need[@]} Debian packages"
   (cd "$work" && apt-get download -q "${need[@]%%|*}" >/dev/null)
   for n in "${need[@]}"; do
-    IFS='|' read -r spec sha name <<<"$n"
-    pkg=${spec%%=*}
-    file=$(ls "$work"/"${pkg}"_*.deb | head -n1)
+    IFS='|' read -r spec sha name arch <<<"$n"
+    pkg=${spec%%[:=]*}
+    file=$(ls "$work"/"${pkg}"_*_"$arch".deb | head -n1)
     place "$file" "$name" "$sha"
   done
 fi

@@ -11,7 +11,7 @@
 //! `recipes/mirror/seed-debian.sh`, which fills one with `apt-get download`); their
 //! `mirror://debian/` URLs record where they come from in Debian's pool.
 
-use forge_engine::dsl::{Forge, Input, Package};
+use forge_engine::dsl::{Forge, Input, Package, Source};
 use forge_engine::Result;
 
 const LOCK: &str = include_str!("../data/debian-bookworm-amd64-toolchain.lock");
@@ -148,6 +148,18 @@ fn store_name(s: &str) -> String {
     s.replace(['~', ':'], "_")
 }
 
+/// A pinned `.deb` fetched (from a mirror, by its pool file name or sha256) and
+/// unpacked: its data tree, the layer other recipes stack.
+pub fn unpack_pin(f: &mut Forge, pin: &DebPin) -> Result<Source> {
+    let deb = f.fetch(
+        &store_name(pin.file_name()),
+        &[&format!("mirror://debian/{}", pin.pool_path)],
+        &format!("sha256:{}", pin.sha256),
+    )?;
+    let name = store_name(&format!("{}-{}", pin.package, pin.version));
+    f.unpack(&name, &deb, 0)
+}
+
 /// The pins of the bootstrap toolchain.
 pub fn toolchain_pins() -> Vec<DebPin> {
     parse_lock(LOCK).expect("the bundled lock parses (checked by a test)")
@@ -156,16 +168,7 @@ pub fn toolchain_pins() -> Vec<DebPin> {
 /// The bootstrap toolchain layer: gcc 12, binutils, glibc headers, make, busybox.
 pub fn toolchain(f: &mut Forge) -> Result<Package> {
     f.memo("bootstrap-toolchain", |f| {
-        let mut layers = Vec::new();
-        for pin in toolchain_pins() {
-            let deb = f.fetch(
-                &store_name(pin.file_name()),
-                &[&format!("mirror://debian/{}", pin.pool_path)],
-                &format!("sha256:{}", pin.sha256),
-            )?;
-            let name = store_name(&format!("{}-{}", pin.package, pin.version));
-            layers.push(f.unpack(&name, &deb, 0)?);
-        }
+        let layers = toolchain_pins().iter().map(|pin| unpack_pin(f, pin)).collect::<Result<Vec<_>>>()?;
         let mut links: Vec<(String, String)> =
             APPLETS.iter().map(|a| (format!("bin/{a}"), "busybox".to_owned())).collect();
         for (tool, target) in [("gcc", "gcc-12"), ("cc", "gcc-12"), ("cpp", "cpp-12"), ("c99", "gcc-12")] {

@@ -1,7 +1,7 @@
 //! Example packages compiled from their real upstream tarballs with the bootstrap
 //! toolchain: the smallest complete builds, used by the tests and the docs.
 
-use forge_engine::dsl::{Forge, Package};
+use forge_engine::dsl::{Forge, Package, Source};
 use forge_engine::Result;
 
 use crate::bootstrap;
@@ -24,16 +24,22 @@ pub fn hello(f: &mut Forge) -> Result<Package> {
     })
 }
 
+/// musl 1.2.3's upstream release tarball. Debian's `musl_1.2.3.orig.tar.gz` is this
+/// tarball byte for byte.
+pub fn musl_source(f: &mut Forge) -> Result<Source> {
+    f.fetch(
+        "musl-1.2.3.tar.gz",
+        &["https://musl.libc.org/releases/musl-1.2.3.tar.gz"],
+        "sha256:7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4",
+    )
+}
+
 /// musl 1.2.3, the C library of Alpine. Debian's `musl_1.2.3.orig.tar.gz` is this
 /// tarball byte for byte.
 pub fn musl(f: &mut Forge) -> Result<Package> {
     f.memo("musl", |f| {
         let toolchain = bootstrap::toolchain(f)?;
-        let src = f.fetch(
-            "musl-1.2.3.tar.gz",
-            &["https://musl.libc.org/releases/musl-1.2.3.tar.gz"],
-            "sha256:7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4",
-        )?;
+        let src = musl_source(f)?;
         f.package("musl", "1.2.3")
             .source(&src)
             .build_dep(&toolchain)
