@@ -97,6 +97,10 @@ impl Sources {
     }
 }
 
+/// The host's `ar`, by its path: the bootstrap's busybox `sh` runs its own applets
+/// before looking at `PATH`, and busybox's `ar` can only extract.
+const HOST_AR: &str = "/usr/bin/ar";
+
 /// Source epoch of the toolchain outputs: gcc 12.2.0's release, 2022-08-19.
 const SOURCE_DATE_EPOCH: u64 = 1_660_867_200;
 
@@ -326,6 +330,7 @@ pub fn binutils(f: &mut Forge, target: CrossTarget, sources: Sources) -> Result<
             .build_dep(&host)
             // The tarball carries its info manuals; nothing may try to remake them.
             .env("MAKEINFO", "true")
+            .env("AR", HOST_AR)
             .autotools(&flags)
             .phase("install", &binutils_install(target))
             .source_date_epoch(SOURCE_DATE_EPOCH)
@@ -416,6 +421,7 @@ pub fn gcc(f: &mut Forge, target: CrossTarget, sources: Sources) -> Result<Packa
             ("musl_src".to_owned(), musl_src.path().to_string()),
             ("kernel_headers".to_owned(), headers.path().to_string()),
             ("SOURCE_DATE_EPOCH".to_owned(), SOURCE_DATE_EPOCH.to_string()),
+            ("AR".to_owned(), HOST_AR.to_owned()),
         ]);
         let script = gcc_script(target, &unpack_gcc);
         f.run(RunStep {
@@ -692,6 +698,8 @@ mod tests {
         for var in ["gcc_src", "musl_src", "kernel_headers", "SOURCE_DATE_EPOCH"] {
             assert!(env.contains_key(var), "{var} missing");
         }
+        // not busybox's applet, which sh would run for a bare `ar`
+        assert_eq!(env["AR"], "/usr/bin/ar");
         let layers = sysroot_layers(&f, &gcc);
         assert_eq!(
             layers,
@@ -751,7 +759,7 @@ mod tests {
             .nodes()
             .iter()
             .filter_map(|n| match &n.drv.builder {
-                Builder::Fetch { urls, hash } if urls[0].starts_with("https://ftp.gnu.org/") => {
+                Builder::Fetch { urls, hash, .. } if urls[0].starts_with("https://ftp.gnu.org/") => {
                     Some((n.drv.name.clone(), urls.clone(), hash.to_hex()))
                 }
                 _ => None,

@@ -49,6 +49,11 @@ pub fn registry() -> Registry {
         "binutils 2.40 + gcc 12.2.0 + musl 1.2.3: the aarch64-linux-musl cross compiler layer",
         |f| Ok(cross::toolchain(f, cross::CrossTarget::Aarch64)?.gcc.into()),
     );
+    r.add(
+        "aarch64-linux-musl-binutils",
+        "binutils 2.40 for aarch64-linux-musl (the cross toolchain's first layer)",
+        |f| Ok(cross::binutils(f, cross::CrossTarget::Aarch64, cross::Sources::Debian)?.into()),
+    );
     r.add("aarch64-linux-musl-sysroot", "the aarch64-linux-musl sysroot layer (musl, Linux headers, libstdc++)", |f| {
         Ok(cross::toolchain(f, cross::CrossTarget::Aarch64)?.sysroot.into())
     });
