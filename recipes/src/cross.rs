@@ -328,10 +328,11 @@ pub fn binutils(f: &mut Forge, target: CrossTarget, sources: Sources) -> Result<
         f.package(&format!("binutils-{}", target.triple()), BINUTILS_VERSION)
             .source(&src)
             .build_dep(&host)
-            // The tarball carries its info manuals; nothing may try to remake them.
-            .env("MAKEINFO", "true")
             .env("AR", HOST_AR)
             .autotools(&flags)
+            // Debian's tarball lacks bfd.info and there is no makeinfo: no manuals are
+            // made (an empty INFO_DEPS reaches every automake subdir), as musl-cross-make does.
+            .phase("build", "make -j\"$FORGE_BUILD_CORES\" MAKEINFO=true INFO_DEPS=")
             .phase("install", &binutils_install(target))
             .source_date_epoch(SOURCE_DATE_EPOCH)
             .finish()
@@ -340,7 +341,7 @@ pub fn binutils(f: &mut Forge, target: CrossTarget, sources: Sources) -> Result<
 
 /// Installs binutils and drops what a cross toolchain does not ship (manuals).
 fn binutils_install(target: CrossTarget) -> String {
-    format!("make DESTDIR=\"$out\" install\nrm -rf \"$out/usr/share\"\ntest -x \"$out/usr/bin/{}-ld\"", target.triple())
+    format!("make DESTDIR=\"$out\" MAKEINFO=true INFO_DEPS= install\nrm -rf \"$out/usr/share\"\ntest -x \"$out/usr/bin/{}-ld\"", target.triple())
 }
 
 /// The flags gcc is configured with for `target`.
@@ -676,6 +677,18 @@ mod tests {
             assert!(g.contains(&format!("--with-gxx-include-dir=/usr/{t}/sysroot/usr/include/c++/12.2.0")));
             assert!(g.contains(&format!("--with-toolexeclibdir=/usr/{t}/sysroot/usr/lib")));
         }
+    }
+
+    #[test]
+    fn binutils_makes_no_manuals_and_archives_with_the_real_ar() {
+        let mut f = Forge::new();
+        let b = binutils(&mut f, CrossTarget::Aarch64, Sources::Debian).unwrap();
+        let (script, env) = run_script(&f, &b);
+        assert_eq!(env["AR"], "/usr/bin/ar");
+        assert!(script.contains("make -j\"$FORGE_BUILD_CORES\" MAKEINFO=true INFO_DEPS="), "{script}");
+        assert!(script.contains("make DESTDIR=\"$out\" MAKEINFO=true INFO_DEPS= install"), "{script}");
+        assert!(script.contains("'--target=aarch64-linux-musl'"), "{script}");
+        assert_eq!(sysroot_layers(&f, &b), ["bootstrap-toolchain-gcc-12"]);
     }
 
     #[test]
