@@ -148,6 +148,18 @@ fn store_name(s: &str) -> String {
     s.replace(['~', ':'], "_")
 }
 
+/// A pinned `.deb` fetched (from a mirror, by its pool file name or sha256) and
+/// unpacked: its data tree, the layer other recipes stack.
+pub fn unpack_pin(f: &mut Forge, pin: &DebPin) -> Result<Source> {
+    let deb = f.fetch(
+        &store_name(pin.file_name()),
+        &[&format!("mirror://debian/{}", pin.pool_path)],
+        &format!("sha256:{}", pin.sha256),
+    )?;
+    let name = store_name(&format!("{}-{}", pin.package, pin.version));
+    f.unpack(&name, &deb, 0)
+}
+
 /// The pins of the bootstrap toolchain.
 pub fn toolchain_pins() -> Vec<DebPin> {
     parse_lock(LOCK).expect("the bundled lock parses (checked by a test)")
@@ -174,17 +186,7 @@ pub fn toolchain(f: &mut Forge) -> Result<Package> {
 /// sha256 from a mirror) unpacked by the `unpack` builtin. Identical pins of two locks
 /// give the same nodes, so toolchains that share packages share their layers.
 pub fn deb_layers(f: &mut Forge, pins: &[DebPin]) -> Result<Vec<Source>> {
-    let mut layers = Vec::new();
-    for pin in pins {
-        let deb = f.fetch(
-            &store_name(pin.file_name()),
-            &[&format!("mirror://debian/{}", pin.pool_path)],
-            &format!("sha256:{}", pin.sha256),
-        )?;
-        let name = store_name(&format!("{}-{}", pin.package, pin.version));
-        layers.push(f.unpack(&name, &deb, 0)?);
-    }
-    Ok(layers)
+    pins.iter().map(|pin| unpack_pin(f, pin)).collect()
 }
 
 /// The links of a toolchain layer: busybox applets in `/bin` (but not those in `real`,

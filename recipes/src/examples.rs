@@ -43,6 +43,16 @@ pub fn hello_apk(f: &mut Forge) -> Result<ApkFile> {
     })
 }
 
+/// musl 1.2.3's upstream release tarball. Debian's `musl_1.2.3.orig.tar.gz` is this
+/// tarball byte for byte.
+pub fn musl_source(f: &mut Forge) -> Result<Source> {
+    f.fetch(
+        "musl-1.2.3.tar.gz",
+        &["https://musl.libc.org/releases/musl-1.2.3.tar.gz"],
+        "sha256:7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4",
+    )
+}
+
 /// musl 1.2.3, the C library of Alpine. Debian's `musl_1.2.3.orig.tar.gz` is this
 /// tarball byte for byte.
 pub fn musl(f: &mut Forge) -> Result<Package> {
@@ -57,13 +67,4 @@ pub fn musl(f: &mut Forge) -> Result<Package> {
             .source_date_epoch(1_649_721_600) // musl 1.2.3's release, 2022-04-07
             .finish()
     })
-}
-
-/// musl 1.2.3's upstream tarball (Debian's `musl_1.2.3.orig.tar.gz` byte for byte).
-pub(crate) fn musl_source(f: &mut Forge) -> Result<Source> {
-    f.fetch(
-        "musl-1.2.3.tar.gz",
-        &["https://musl.libc.org/releases/musl-1.2.3.tar.gz"],
-        "sha256:7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4",
-    )
 }

@@ -8,6 +8,7 @@
 pub mod alpine;
 pub mod alpine_world;
 pub mod bootstrap;
+pub mod cross;
 pub mod examples;
 pub mod glibc;
 pub mod modem;
@@ -79,5 +80,29 @@ pub fn registry() -> Registry {
         "runs the patched qtwayland functions in forge's build and in Debian's unpatched one (docs/qt.md)",
         |f| Ok(qt::patch_check(f)?.into()),
     );
+    r.add(
+        "aarch64-linux-musl-toolchain",
+        "binutils 2.40 + gcc 12.2.0 + musl 1.2.3: the aarch64-linux-musl cross compiler layer",
+        |f| Ok(cross::toolchain(f, cross::CrossTarget::Aarch64)?.gcc.into()),
+    );
+    r.add(
+        "aarch64-linux-musl-binutils",
+        "binutils 2.40 for aarch64-linux-musl (the cross toolchain's first layer)",
+        |f| Ok(cross::binutils(f, cross::CrossTarget::Aarch64, cross::Sources::Debian)?.into()),
+    );
+    r.add("aarch64-linux-musl-sysroot", "the aarch64-linux-musl sysroot layer (musl, Linux headers, libstdc++)", |f| {
+        Ok(cross::toolchain(f, cross::CrossTarget::Aarch64)?.sysroot.into())
+    });
+    r.add(
+        "x86_64-linux-musl-toolchain",
+        "binutils 2.40 + gcc 12.2.0 + musl 1.2.3: the x86_64-linux-musl compiler layer",
+        |f| Ok(cross::toolchain(f, cross::CrossTarget::X86_64)?.gcc.into()),
+    );
+    r.add("x86_64-linux-musl-sysroot", "the x86_64-linux-musl sysroot layer (musl, Linux headers, libstdc++)", |f| {
+        Ok(cross::toolchain(f, cross::CrossTarget::X86_64)?.sysroot.into())
+    });
+    r.add("aarch64-linux-musl-hello", "C and C++ programs compiled with the aarch64-linux-musl cross toolchain", |f| {
+        Ok(cross::demo(f, cross::CrossTarget::Aarch64)?.into())
+    });
     r
 }

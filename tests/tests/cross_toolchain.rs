@@ -1,0 +1,114 @@
+//! The musl cross toolchain built for real: binutils, gcc and musl compiled in the
+//! sandbox from the seeded mirror, then a C and a C++ program compiled with it and run
+//! under qemu-user. The gcc build takes about an hour on two cores, so this runs only
+//! with FORGE_TEST_CROSS=1; FORGE_TEST_CROSS_STORE=DIR keeps the store between runs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use forge_tests::{forge, have_tool, nix_hash, run_ok, stdout, test_mirror};
+
+const C_OUTPUT: &str = "hello from C on aarch64-linux-musl: sum of squares 1..100 = 338350";
+const CXX_OUTPUT: &str = "hello from C++ on aarch64-linux-musl: caught, 10*9*8*7*6 = 30240";
+
+/// The store root: FORGE_TEST_CROSS_STORE, else a fresh temporary one.
+fn store_root() -> (Option<tempfile::TempDir>, PathBuf) {
+    match std::env::var_os("FORGE_TEST_CROSS_STORE") {
+        Some(dir) => (None, PathBuf::from(dir)),
+        None => {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().to_owned();
+            (Some(tmp), path)
+        }
+    }
+}
+
+fn enabled() -> bool {
+    if std::env::var_os("FORGE_TEST_CROSS").is_none() {
+        eprintln!("SKIP: the cross gcc build takes about an hour; set FORGE_TEST_CROSS=1 to run it");
+        return false;
+    }
+    ["qemu-aarch64-static", "readelf", "file", "nix-hash"].iter().all(|t| have_tool(t))
+}
+
+/// Builds `recipe` offline from the mirror and returns its output path.
+fn build(store: &Path, mirror: &Path, recipe: &str) -> PathBuf {
+    let out = run_ok(
+        forge(store).args(["build", recipe, "--offline", "--mirror"]).arg(mirror).arg("--out").arg(store.join(recipe)),
+    );
+    PathBuf::from(stdout(&out))
+}
+
+fn qemu(args: &[&Path]) -> String {
+    let mut cmd = Command::new("qemu-aarch64-static");
+    cmd.args(args).env_clear();
+    stdout(&run_ok(&mut cmd))
+}
+
+fn readelf(flag: &str, file: &Path) -> String {
+    stdout(&run_ok(Command::new("readelf").arg(flag).arg(file)))
+}
+
+/// forge's NAR hash of a store path agrees with nix-hash's.
+fn assert_nar_hash_is_nix_hash(store: &Path, path: &Path) -> String {
+    let inside = format!("/forge/store/{}", path.file_name().unwrap().to_string_lossy());
+    let info = run_ok(forge(store).args(["store", "info", &inside, "--json"]));
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let nix = format!("sha256:{}", nix_hash(path));
+    assert_eq!(info["narHash"], nix, "{}", path.display());
+    eprintln!("NAR {} {nix}", path.display());
+    nix
+}
+
+#[test]
+fn cross_compiled_c_and_cxx_programs_run_under_qemu_aarch64() {
+    if !enabled() {
+        return;
+    }
+    let Some(mirror) = test_mirror() else { return };
+    let (_tmp, store) = store_root();
+    let started = std::time::Instant::now();
+    let hello = build(&store, &mirror, "aarch64-linux-musl-hello");
+    let sysroot = build(&store, &mirror, "aarch64-linux-musl-sysroot");
+    let gcc = build(&store, &mirror, "aarch64-linux-musl-toolchain");
+    eprintln!("built in {:?}", started.elapsed());
+    let bin = hello.join("usr/bin");
+
+    // Static programs: aarch64 code, no interpreter, run by qemu alone.
+    for (name, want) in [("hello-c-static", C_OUTPUT), ("hello-cxx-static", CXX_OUTPUT)] {
+        let exe = bin.join(name);
+        assert!(readelf("-h", &exe).contains("AArch64"), "{name}");
+        assert!(!readelf("-l", &exe).contains("program interpreter"), "{name} is not static");
+        assert_eq!(qemu(&[&exe]), want);
+    }
+
+    // Dynamic programs name musl's loader and find it, libc, libstdc++ and libgcc_s in
+    // the sysroot layer.
+    for (name, want, needed) in [
+        ("hello-c", C_OUTPUT, &["libc.so"][..]),
+        ("hello-cxx", CXX_OUTPUT, &["libstdc++.so.6", "libgcc_s.so.1", "libc.so"][..]),
+    ] {
+        let exe = bin.join(name);
+        let file = stdout(&run_ok(Command::new("file").arg("-b").arg(&exe)));
+        assert!(file.contains("ARM aarch64") && file.contains("interpreter /lib/ld-musl-aarch64.so.1"), "{file}");
+        assert!(readelf("-l", &exe).contains("[Requesting program interpreter: /lib/ld-musl-aarch64.so.1]"));
+        let dynamic = readelf("-d", &exe);
+        for lib in needed {
+            assert!(dynamic.contains(&format!("Shared library: [{lib}]")), "{name} lacks {lib}:\n{dynamic}");
+            assert!(sysroot.join("usr/lib").join(lib).exists(), "the sysroot lacks {lib}");
+        }
+        assert_eq!(qemu(&[Path::new("-L"), &sysroot, &exe]), want);
+    }
+
+    // The sysroot is a layer in the target's FHS, with the kernel's headers.
+    assert_eq!(std::fs::read_link(sysroot.join("lib/ld-musl-aarch64.so.1")).unwrap(), Path::new("../usr/lib/libc.so"));
+    for f in ["usr/include/stdio.h", "usr/include/linux/version.h", "usr/include/asm/unistd.h", "usr/lib/crt1.o"] {
+        assert!(sysroot.join(f).exists(), "{f} missing from the sysroot");
+    }
+    assert!(sysroot.join("usr/include/c++/12.2.0/vector").is_file());
+    assert!(gcc.join("usr/bin/aarch64-linux-musl-gcc").is_file());
+
+    for path in [&gcc, &sysroot, &hello] {
+        assert_nar_hash_is_nix_hash(&store, path);
+    }
+}
