@@ -254,9 +254,11 @@ fn check_script(program: &Source, stock: &Package) -> String {
         "# Compile against the built qtwayland (stacked in the sysroot), then run against it\n\
          # and against Debian's unpatched build of the same version.\n\
          g++ -O1 -fPIC -o /build/check {program} $(pkg-config --cflags --libs Qt5WaylandClient){private}\n\
+         /build/check /{LIBDIR}/{EGL_PLUGIN} > /build/forge.txt\n\
+         LD_LIBRARY_PATH={stock}/{LIBDIR} /build/check {stock}/{LIBDIR}/{EGL_PLUGIN} > /build/debian.txt\n\
          mkdir -p \"$out\"\n\
-         /build/check /{LIBDIR}/{EGL_PLUGIN} | sed 's/^/forge /' > \"$out/result.txt\"\n\
-         LD_LIBRARY_PATH={stock}/{LIBDIR} /build/check {stock}/{LIBDIR}/{EGL_PLUGIN} | sed 's/^/debian /' >> \"$out/result.txt\"\n\
+         sed 's/^/forge /' /build/forge.txt > \"$out/result.txt\"\n\
+         sed 's/^/debian /' /build/debian.txt >> \"$out/result.txt\"\n\
          cat \"$out/result.txt\"\n",
         program = program.path(),
         stock = stock.path(),
