@@ -7,11 +7,14 @@
 //! of a whole `forge sandbox -- /bin/true` in user space (callgrind). Without it a
 //! stack overflow ends in a plain SIGSEGV instead of a message. Arguments and the
 //! environment work as usual (glibc hands them to std before `main`).
-#![no_main]
+// Test builds keep the harness's own main (it lists and runs the tests).
+#![cfg_attr(not(test), no_main)]
 
+#[cfg(not(test))]
 use std::ffi::{c_char, c_int};
 
 /// The process entry point, called by the C runtime.
+#[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // As Rust's start does: writing to a closed pipe is an EPIPE error, not a kill.
