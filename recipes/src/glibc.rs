@@ -178,9 +178,16 @@ int main(void) {
 }
 "#;
 
-/// A stand-in for a newer glibc at link time: `libc.so.6` defining `strlcpy@GLIBC_2.38`.
-const NEWER_STUB: &str = "unsigned long strlcpy(char *d, const char *s, unsigned long n) { return n; }\n";
-const NEWER_STUB_MAP: &str = "GLIBC_2.38 { global: strlcpy; local: *; };\n";
+/// A stand-in for a newer glibc at link time: a `libc.so.6` defining what the program and
+/// glibc's start files use at the versions glibc gives them, and `strlcpy@GLIBC_2.38`.
+/// (Beside the real `libc.so.6` it would not do: ld keeps one library per soname.)
+const NEWER_STUB: &str = "int printf(const char *f, ...) { return 0; }\n\
+void abort(void) { for (;;) ; }\n\
+int __libc_start_main(void) { return 0; }\n\
+unsigned long strlcpy(char *d, const char *s, unsigned long n) { return n; }\n";
+const NEWER_STUB_MAP: &str = "GLIBC_2.17 { global: printf; abort; local: *; };\n\
+GLIBC_2.34 { global: __libc_start_main; } GLIBC_2.17;\n\
+GLIBC_2.38 { global: strlcpy; } GLIBC_2.34;\n";
 
 const MUSL_HELLO: &str = r#"#include <stdio.h>
 
@@ -248,8 +255,8 @@ fn demo_script(texts: &[Source], musl: &Package) -> String {
         r#"mkdir -p "$out/usr/bin" /build/stub
 GCC="aarch64-linux-gnu-gcc -O2 -isystem /usr/glibc/include -B/usr/glibc/lib/ -L/usr/glibc/lib -Wl,-rpath-link,/usr/glibc/lib -Wl,--dynamic-linker=/lib/ld-linux-aarch64.so.1"
 $GCC -o "$out/usr/bin/glibc-hello" {hello}
-aarch64-linux-gnu-gcc -shared -nostdlib -fPIC -o /build/stub/libc.so.6 {stub} -Wl,-soname,libc.so.6 -Wl,--version-script={map}
-$GCC -o "$out/usr/bin/needs-glibc-2.38" {newer} /build/stub/libc.so.6
+aarch64-linux-gnu-gcc -shared -nostdlib -fPIC -fno-builtin -o /build/stub/libc.so.6 {stub} -Wl,-soname,libc.so.6 -Wl,--version-script={map}
+$GCC -nodefaultlibs -o "$out/usr/bin/needs-glibc-2.38" {newer} /build/stub/libc.so.6 -lgcc
 M={musl}/usr
 aarch64-linux-gnu-gcc -O2 -nostdinc -isystem "$M/include" -isystem "$(aarch64-linux-gnu-gcc -print-file-name=include)" \
   -nostartfiles -nodefaultlibs -Wl,--dynamic-linker=/lib/ld-musl-aarch64.so.1 -o "$out/usr/bin/musl-hello" \
