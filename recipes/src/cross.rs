@@ -74,7 +74,7 @@ const GCC_UPSTREAM: Pin = Pin {
     sha256: "e549cf9cf3594a00e27b6589d4322d70e0720cdd213f39beb4181e06926230ff",
 };
 
-/// The gcc source inside [`GCC_DEBIAN`]; it unpacks to `gcc-12.2.0/`.
+/// The gcc source inside Debian's gcc-12 orig tarball; it unpacks to `gcc-12.2.0/`.
 pub const GCC_DFSG_TARBALL: &str = "gcc-12.2.0-dfsg.tar.xz";
 
 /// Where binutils' and gcc's bytes come from.
