@@ -30,7 +30,9 @@ For every FILE (and, transitively, every library it loads):
     /etc/ld.so.conf (includes followed), /lib/<multiarch> /usr/lib/<multiarch>,
     /lib64 /usr/lib64 (64-bit), /lib /usr/lib. musl: RPATH and RUNPATH, then the root's
     /etc/ld-musl-<arch>.path or /lib:/usr/local/lib:/usr/lib. $ORIGIN, $LIB and
-    $PLATFORM are expanded; LD_LIBRARY_PATH and ld.so.cache are not used;
+    $PLATFORM are expanded; LD_LIBRARY_PATH and ld.so.cache are not used. A glibc
+    loader built for its own prefix (e.g. /usr/glibc) is followed: the ld.so.conf
+    beside its cache and the directories compiled into it replace the defaults;
   - every version a file needs from a library (.gnu.version_r, e.g. GLIBC_2.34 from
     libc.so.6) is defined by that library (glibc only: musl has no symbol versions);
   - every undefined, non-weak dynamic symbol is defined by some loaded object with a
