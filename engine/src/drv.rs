@@ -90,6 +90,14 @@ pub enum Builder {
 }
 
 impl Builder {
+    /// The shell script of a sandboxed step; `None` for fetches and builtins.
+    pub fn script(&self) -> Option<&str> {
+        match self {
+            Builder::Run { script, .. } => Some(script),
+            _ => None,
+        }
+    }
+
     /// Whether the output is fixed by a declared content hash.
     pub fn is_fixed_output(&self) -> bool {
         matches!(self, Builder::Fetch { .. } | Builder::Git { .. })

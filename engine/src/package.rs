@@ -252,13 +252,9 @@ fn quoted(flags: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drv::Builder;
 
     fn script_of(f: &Forge, p: &Package) -> String {
-        match &f.node(p.node()).drv.builder {
-            Builder::Run { script, .. } => script.clone(),
-            other => panic!("not a run step: {other:?}"),
-        }
+        f.node(p.node()).drv.builder.script().expect("a run step").to_owned()
     }
 
     fn setup(f: &mut Forge) -> (Source, Package) {
