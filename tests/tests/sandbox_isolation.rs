@@ -97,6 +97,20 @@ as_root_and_user!(no_new_privs_is_set_and_no_capability_is_left, |ctx: Ctx| {
     assert_eq!(out.lines().count(), 6, "{out}");
 });
 
+// The sandbox starts pinned to one CPU (a relay of processes that run one at a
+// time); the builder must get every CPU of the caller back.
+as_root_and_user!(the_builder_may_run_on_every_cpu_of_the_caller, |ctx: Ctx| {
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("Cpus_allowed_list:"))
+            .map(|l| l.split_whitespace().last().unwrap_or("").to_owned())
+    };
+    let inside = ctx.sh("cat /proc/self/status");
+    assert_eq!(allowed(&inside), allowed(&ours), "{inside}");
+});
+
 as_root_and_user!(environment_is_exactly_the_documented_set, |ctx: Ctx| {
     let out = ctx
         .sandbox()

@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 
 use super::spawn::{early_failure, EARLY_CWD, EARLY_EXEC, EARLY_TERMINAL};
 use super::wire::{Failure, Request, Step};
-use super::{seccomp, sys};
+use super::{affinity, seccomp, sys};
 
 /// Everything the child needs between clone and exec, made by init.
 struct Prepared {
@@ -34,6 +34,8 @@ struct Prepared {
     /// The slave of the sandbox's pty in an interactive run with a terminal: the
     /// builder's controlling terminal and its stdin, stdout and stderr.
     terminal: Option<RawFd>,
+    /// The caller's CPU mask, given back to the builder just before it execs.
+    cpus: Option<nix::sched::CpuSet>,
 }
 
 /// Stack for the child between clone and exec: a few shallow calls.
@@ -82,7 +84,16 @@ fn prepare(req: &Request, terminal: Option<RawFd>) -> Result<Prepared, Failure> 
     let path = environment.get("PATH").map(String::as_str).unwrap_or_default();
     let candidates = candidates(&spec.argv[0], path)?;
     let cwd = c_string(spec.working_dir().to_string_lossy().into_owned())?;
-    Ok(Prepared { cwd, argv, env, candidates, ruleset: write_ruleset(req)?, filter: seccomp::program(), terminal })
+    Ok(Prepared {
+        cwd,
+        argv,
+        env,
+        candidates,
+        ruleset: write_ruleset(req)?,
+        filter: seccomp::program(),
+        terminal,
+        cpus: affinity::mask_of(&req.cpus),
+    })
 }
 
 fn c_string(s: String) -> Result<CString, Failure> {
@@ -137,6 +148,9 @@ unsafe fn confine_and_exec(plan: &Plan) -> ! {
     let step = confine(p);
     if step != 0 {
         early_failure(super::wire::STATUS_FD, step);
+    }
+    if let Some(cpus) = &p.cpus {
+        affinity::restore(cpus);
     }
     let mut last = libc::ENOENT;
     for program in &p.candidates {

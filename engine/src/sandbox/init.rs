@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use super::tty::{self, Pty};
 use super::wire::{Failure, Report, Request, Step, CHANNEL_FD};
-use super::{confine, mounts, sys};
+use super::{affinity, confine, mounts, sys};
 
 /// Signals init waits for (blocked, taken with sigwait).
 fn watched_signals() -> SigSet {
@@ -45,6 +45,10 @@ fn run(req: &Request) -> Result<Report, Failure> {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let builder = confine::spawn_builder(req, pty.as_ref().map(|p| p.slave.as_raw_fd()))?;
+    // The relay is over: init waits on whichever CPU the builder's exit wakes it.
+    if let Some(cpus) = affinity::mask_of(&req.cpus) {
+        affinity::restore(&cpus);
+    }
     if let Some(pty) = pty {
         hand_over(pty)?;
     }

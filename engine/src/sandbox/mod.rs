@@ -15,6 +15,7 @@
 //! A binary that calls [`run`] must call [`enter_helper_if_requested`] first thing in
 //! `main`.
 
+mod affinity;
 mod binfmt;
 mod confine;
 mod error;

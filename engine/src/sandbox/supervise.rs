@@ -18,7 +18,7 @@ use nix::sys::wait::waitpid;
 
 use super::spec::SandboxSpec;
 use super::wire::{Report, Request, Step};
-use super::{binfmt, interactive, spawn, SandboxError};
+use super::{affinity, binfmt, interactive, spawn, SandboxError};
 
 /// How often a run looks at its cancel flag.
 const CANCEL_TICK: Duration = Duration::from_millis(100);
@@ -188,8 +188,12 @@ pub fn run_with(spec: &SandboxSpec, sink: &mut dyn OutputSink, cancel: &Cancel) 
     let interactive = interactive::Prepared::new(spec)?;
     let start_time = Instant::now();
     let window = interactive.as_ref().and_then(|i| i.window);
-    let req = Request { spec: spec.clone(), cores, emulator, window };
-    let mut started = spawn::start(&req)?;
+    let pinned = affinity::Pinned::to_this_cpu();
+    let cpus = pinned.as_ref().map(affinity::Pinned::saved_cpus).unwrap_or_default();
+    let req = Request { spec: spec.clone(), cores, emulator, window, cpus };
+    let started = spawn::start(&req);
+    drop(pinned);
+    let mut started = started?;
     let init = started.init;
     let session = match interactive.map(|i| i.start(started.channel.take(), init)).transpose() {
         Ok(session) => session,

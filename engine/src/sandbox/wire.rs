@@ -24,6 +24,10 @@ pub(crate) struct Request {
     /// The caller's window size, given to the pty of an interactive run at its start.
     #[serde(default)]
     pub window: Option<super::tty::WindowSize>,
+    /// The caller's CPUs: the builder's mask, restored just before it execs (the
+    /// start runs pinned to one CPU, see `affinity`). Empty: nothing to restore.
+    #[serde(default)]
+    pub cpus: Vec<usize>,
 }
 
 /// How a foreign architecture's programs are run.
