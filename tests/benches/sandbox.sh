@@ -10,8 +10,9 @@ runs=${1:-300}
 for tool in hyperfine bwrap busybox python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine bubblewrap busybox-static)"; exit 4; }
 done
-cargo build --release -q -p forge
-forge=$PWD/target/release/forge
+# The executable users install (static, fixed address: .cargo/config.toml).
+cargo forge-release -q
+forge=$PWD/target/x86_64-unknown-linux-gnu/release/forge
 
 root=$(mktemp -d)
 out=$(mktemp -d)
