@@ -14,16 +14,22 @@
 //! The Alpine package world ([`crate::alpine_world`]) is installed over the
 //! minirootfs from its lock (`recipes/data/alpine-3.20-<arch>.lock`, written by
 //! `forge lock alpine-system`); while no lock is committed the image has only the
-//! minirootfs' packages. Not in the image yet (see docs/alpine.md): packages forge
-//! compiles (ModemManager, qtwayland, glibc runtime) and magic.py's Python environment.
+//! minirootfs' packages. Layers forge compiles are stacked over the packages: on the
+//! device, the glibc runtime ([`crate::glibc`]) for the vendor blobs, which takes
+//! gcompat's place in the world (both own `/lib/ld-linux-aarch64.so.1`). Not in the
+//! image yet (see docs/alpine.md): ModemManager and qtwayland in their Alpine
+//! configurations (they need the lock) and magic.py's Python environment.
 //!
 //! The recipe takes a [`Release`], so tests run the same code on a fixture release.
 
-use forge_engine::dsl::{Forge, Image, Input, Source, Target};
+use forge_engine::dsl::{Forge, Image, Input, Package, Source, Target};
 use forge_engine::rootfs::{LfsPin, Op, SbomArgs};
 use forge_engine::world::{ApkRepository, ApkWorld, PinnedKeys};
 use forge_engine::Result;
 use forge_store::StorePath;
+
+/// A recipe whose output tree is stacked over the image's packages, at `/`.
+pub type LayerRecipe = fn(&mut Forge) -> Result<Package>;
 
 /// Everything that pins one release of the system.
 #[derive(Clone, Debug)]
@@ -56,6 +62,9 @@ pub struct Release {
     pub world: Vec<String>,
     /// The world's lock file, written by `forge lock` and read by builds.
     pub lock_file: std::path::PathBuf,
+    /// Layers forge compiles, copied over the packages in order (before comma's
+    /// files, which win where both have a path).
+    pub layers: Vec<LayerRecipe>,
 }
 
 /// AGNOS on Alpine 3.20.3 for `arch`, with the pins of ../shared/fixtures/alpine/README.md
@@ -80,8 +89,28 @@ pub fn release(arch: &str) -> Release {
         image_size: "4500M".to_owned(),
         source_date_epoch: 1_727_740_800, // 2024-10-01, near Alpine 3.20.3's release
         repositories: crate::alpine_world::repositories("v3.20"),
-        world: crate::alpine_world::world(),
+        world: world_for(arch),
         lock_file: crate::alpine_world::lock_file(arch),
+        layers: layers_for(arch),
+    }
+}
+
+/// The compiled layers of `arch`'s image: the device's vendor blobs need the glibc
+/// runtime (docs/glibc.md); a PC image has no such blobs.
+fn layers_for(arch: &str) -> Vec<LayerRecipe> {
+    match arch {
+        "aarch64" => vec![crate::glibc::glibc as LayerRecipe],
+        _ => Vec::new(),
+    }
+}
+
+/// The package world of `arch`: with the glibc layer stacked, gcompat goes (its
+/// loader would take the glibc loader's path).
+fn world_for(arch: &str) -> Vec<String> {
+    let world = crate::alpine_world::world();
+    match arch {
+        "aarch64" => world.into_iter().filter(|p| p != "gcompat").collect(),
+        _ => world,
     }
 }
 
@@ -97,7 +126,10 @@ pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
         &["userspace/files", "userspace/usr/comma"],
     )?;
     let (lfs_op, lfs_objects) = lfs_objects(f, release, &agnos)?;
-    let mut ops = vec![
+    let layers = release.layers.iter().map(|layer| layer(f)).collect::<Result<Vec<_>>>()?;
+    let mut ops: Vec<Op> =
+        layers.iter().map(|l| Op::Copy { src: l.path().clone(), from: String::new(), to: "/".into() }).collect();
+    ops.extend([
         Op::Copy { src: agnos.path().clone(), from: "userspace/usr/comma".into(), to: "/usr/comma".into() },
         lfs_op,
         Op::SystemdUnits {
@@ -107,7 +139,7 @@ pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
         },
         // comma's own magic.service, with the Alpine changes (supervised, its log).
         Op::MagicUnit { src: agnos.path().clone(), path: "userspace/files/magic.service".into() },
-    ];
+    ]);
     ops.extend(system_files(release));
     ops.extend(device_layout(agnos.path()));
     let base = with_packages(f, release, &minirootfs)?;
@@ -118,6 +150,7 @@ pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
     });
     let mut inputs: Vec<&dyn Input> = vec![&base, &agnos];
     inputs.extend(lfs_objects.iter().map(|o| o as &dyn Input));
+    inputs.extend(layers.iter().map(|l| l as &dyn Input));
     let rootfs = f.builtin(&format!("agnos-rootfs-{}", release.arch), "rootfs", 1, args, &inputs)?;
     let sbom = SbomArgs::for_rootfs(f, &rootfs, &release.version, release.source_date_epoch);
     let image_args = serde_json::json!({
@@ -429,6 +462,27 @@ mod tests {
     }
 
     #[test]
+    fn the_device_image_stacks_the_glibc_runtime_in_place_of_gcompat() {
+        let mut f = Forge::new();
+        system(&mut f, &release("aarch64")).unwrap();
+        let glibc = f.nodes().iter().find(|n| n.drv.name == "glibc-2.36").expect("the glibc layer is built");
+        let glibc_path = &glibc.outputs["out"];
+        let rootfs = f.nodes().iter().find(|n| n.drv.name == "agnos-rootfs-aarch64").unwrap();
+        assert!(rootfs.drv.inputs.contains(glibc_path), "the rootfs takes the glibc layer");
+        // Its first op copies the whole layer to `/`.
+        let json = rootfs.drv.canonical_json();
+        let copy = format!(r#"{{"from":"","op":"copy","src":"{glibc_path}","to":"/"}}"#);
+        assert!(json.contains(&copy), "{json}");
+        assert!(!release("aarch64").world.iter().any(|p| p == "gcompat"));
+
+        // A PC image has no vendor blobs: no glibc layer, and gcompat stays.
+        let mut f = Forge::new();
+        system(&mut f, &release("x86_64")).unwrap();
+        assert!(!f.nodes().iter().any(|n| n.drv.name == "glibc-2.36"));
+        assert!(release("x86_64").world.iter().any(|p| p == "gcompat"));
+    }
+
+    #[test]
     fn only_comma_programs_are_installed_from_lfs() {
         assert_eq!(lfs_destination("userspace/usr/comma/setup").as_deref(), Some("/usr/comma/setup"));
         assert_eq!(lfs_destination("userspace/files/weston"), None);
@@ -449,7 +503,7 @@ mod tests {
         assert_eq!(w.keys.name, "alpine-minirootfs-x86_64.tar.gz");
         assert_eq!(w.keys.hash, format!("sha256:{}", release.minirootfs_sha256));
         assert_eq!(w.keys.dir, "etc/apk/keys");
-        assert_eq!(w.world, crate::alpine_world::world());
+        assert_eq!(w.world, crate::alpine_world::world(), "x86_64 keeps the whole world, gcompat included");
         if !w.lock_file.exists() {
             // Without a lock the rootfs starts from the minirootfs itself.
             assert!(declared.lock.is_none());

@@ -18,7 +18,8 @@
 //! The demo recipes ([`demo_programs`], [`demo_root`]) are what the tests run: programs
 //! compiled against this glibc, and a root filesystem of a musl base plus this layer.
 
-use forge_engine::dsl::{Forge, Input, Package, Source};
+use forge_engine::apk::make::ApkSpec;
+use forge_engine::dsl::{ApkFile, Forge, Input, Package, Source};
 use forge_engine::Result;
 
 use crate::bootstrap::{self, DebPin};
@@ -271,6 +272,30 @@ aarch64-linux-gnu-gcc -O2 -nostdinc -isystem "$M/include" -isystem "$(aarch64-li
     )
 }
 
+/// The glibc layer as an Alpine package, `glibc-runtime` for aarch64 (sign it with
+/// `forge build glibc-apk --apk-key KEY.rsa`). No automatic `so:` entries: its
+/// libraries live outside musl's search path, so they provide nothing to musl
+/// programs, and they need only each other. It conflicts with gcompat, which owns the
+/// same loader path.
+pub fn glibc_apk(f: &mut Forge) -> Result<ApkFile> {
+    f.memo("glibc-apk", |f| {
+        let tree = glibc(f)?;
+        f.apk_package(&tree, &glibc_apk_spec())
+    })
+}
+
+fn glibc_apk_spec() -> ApkSpec {
+    let mut spec = ApkSpec::new("glibc-runtime", "2.36-r0", "aarch64");
+    spec.description = "glibc 2.36 in /usr/glibc, its loader at /lib/ld-linux-aarch64.so.1".into();
+    spec.url = "https://www.gnu.org/software/libc/".into();
+    spec.license = "LGPL-2.1-or-later".into();
+    spec.packager = Some("forge <forge@example.invalid>".into());
+    spec.depends = vec!["!gcompat".into()];
+    spec.auto_deps = false;
+    spec.build_date = GLIBC_EPOCH;
+    spec
+}
+
 /// A root filesystem of both worlds: musl (its loader and libc in `/lib`, `/usr/lib`),
 /// the glibc layer, and the demo programs.
 pub fn demo_root(f: &mut Forge) -> Result<Package> {
@@ -286,6 +311,20 @@ pub fn demo_root(f: &mut Forge) -> Result<Package> {
 mod tests {
     use super::*;
     use forge_engine::drv::Builder;
+
+    #[test]
+    fn the_glibc_apk_packages_the_layer_for_aarch64_and_conflicts_with_gcompat() {
+        let spec = glibc_apk_spec();
+        spec.validate().unwrap();
+        assert_eq!((spec.name.as_str(), spec.arch.as_str()), ("glibc-runtime", "aarch64"));
+        assert_eq!(spec.depends, ["!gcompat"]);
+        assert!(!spec.auto_deps, "its libraries are outside musl's search path");
+        let mut f = Forge::new();
+        let apk = glibc_apk(&mut f).unwrap();
+        let layer = glibc(&mut f).unwrap();
+        let node = f.nodes().iter().find(|n| n.outputs["out"] == *apk.path()).unwrap();
+        assert!(node.drv.inputs.contains(layer.path()), "the apk packs the glibc layer");
+    }
 
     #[test]
     fn the_cross_lock_parses_and_pins_the_cross_compiler_and_glibcs_build_tools() {

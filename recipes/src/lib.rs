@@ -64,6 +64,9 @@ pub fn registry() -> Registry {
     r.add("glibc", "glibc 2.36 for aarch64 in /usr/glibc, its loader at /lib/ld-linux-aarch64.so.1", |f| {
         Ok(glibc::glibc(f)?.into())
     });
+    r.add("glibc-apk", "the glibc layer as the aarch64 apk glibc-runtime (sign it with --apk-key KEY.rsa)", |f| {
+        Ok(glibc::glibc_apk(f)?.into())
+    });
     r.add("glibc-demo-root", "musl and glibc side by side: an aarch64 root with demo programs of both", |f| {
         Ok(glibc::demo_root(f)?.into())
     });

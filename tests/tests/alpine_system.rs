@@ -206,7 +206,7 @@ fn fixture_with_key(dir: &Path, key: Option<&str>) -> std::path::PathBuf {
         "minirootfs_url": "https://fixture.invalid/alpine-minirootfs-fixture.tar.gz",
         "minirootfs_sha256": stdout(&sha), "agnos_url": repo.display().to_string(), "agnos_rev": rev,
         "agnos_nar_hash": nar, "agnos_lfs_url": "https://fixture.invalid/lfs", "lfs": lfs_pins(),
-        "image_size": "64M", "source_date_epoch": 1_700_000_000,
+        "image_size": "64M", "source_date_epoch": 1_700_000_000, "layers": ["fixture-layer"],
     });
     let file = dir.join("release.json");
     std::fs::write(&file, release.to_string()).unwrap();
@@ -257,6 +257,8 @@ fn the_fixture_release_becomes_a_clean_reproducible_image_with_users_services_an
     }
     assert!(manifest.lines().any(|l| l.contains("/bin/busybox") && l.contains("cap_net_raw+ep")), "{manifest}");
     assert!(debugfs(&raw, "cat /etc/passwd").contains("comma:x:1000:1000"));
+    // The compiled layer is stacked: its symlink is in the image as the layer has it.
+    assert!(debugfs(&raw, "stat /lib64/ld-fixture.so.1").contains("Fast link dest: \"/usr/glibc/lib/ld-fixture.so.1\""));
     assert!(debugfs(&raw, "cat /etc/init.d/magic").contains("/var/log/magic.log"));
     assert_eq!(debugfs(&raw, "cat /BUILD").lines().nth(1), Some("2023-11-14T22:13:20"));
     assert!(!manifest.contains("README"), "only the pinned subpaths of agnos-builder enter the image");

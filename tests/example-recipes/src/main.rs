@@ -227,8 +227,21 @@ fn alpine_fixture(f: &mut Forge) -> Result<Target> {
         repositories: strings(&v["repositories"]),
         world: strings(&v["world"]),
         lock_file: v["lock_file"].as_str().unwrap_or_default().into(),
+        layers: strings(&v["layers"])
+            .iter()
+            .map(|name| match name.as_str() {
+                "fixture-layer" => Ok(fixture_layer as forge_recipes::alpine::LayerRecipe),
+                other => Err(bad(format!("{file}: unknown layer `{other}` (known: fixture-layer)"))),
+            })
+            .collect::<Result<_>>()?,
     };
     Ok(forge_recipes::alpine::system(f, &release)?.into())
+}
+
+/// A compiled layer stand-in for the fixture image: one symlink where the glibc
+/// runtime's loader goes on the device.
+fn fixture_layer(f: &mut Forge) -> Result<Package> {
+    f.merge("fixture-layer", &[], &[("lib64/ld-fixture.so.1", "/usr/glibc/lib/ld-fixture.so.1")])
 }
 
 /// The fixture's Git LFS pins: `[{"path", "oid", "size"}]` (absent: none).
