@@ -11,7 +11,7 @@ for tool in hyperfine bwrap busybox python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine bubblewrap busybox-static)"; exit 4; }
 done
 # The executable users install (static, fixed address: .cargo/config.toml).
-cargo forge-release -q
+[ -n "${FORGE_BENCH_NO_BUILD:-}" ] || cargo forge-release -q
 forge=$PWD/target/x86_64-unknown-linux-gnu/release/forge
 
 root=$(mktemp -d)
