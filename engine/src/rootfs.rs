@@ -41,7 +41,8 @@ pub struct RootfsArgs {
 #[derive(Deserialize, Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Op {
-    /// Copies `src` (a store path) or its subfolder `from` to `to`.
+    /// Copies `src` (a store path) or its subfolder `from` to `to`. Files and folders
+    /// get back the owner write bit the store removed (0444 -> 0644, 0555 -> 0755).
     Copy {
         /// The store path to copy from.
         src: StorePath,
@@ -149,7 +150,7 @@ pub enum Op {
         from: String,
         /// The destination path in the tree.
         to: String,
-        /// The mode to set (default: as in the source).
+        /// The mode to set (default: the source's, with the owner write bit the store removed).
         #[serde(default)]
         mode: Option<u32>,
     },
@@ -167,7 +168,7 @@ pub enum Op {
         /// File names to leave out.
         #[serde(default)]
         skip: Vec<String>,
-        /// The mode to set (default: as in the source).
+        /// The mode to set (default: the source's, with the owner write bit the store removed).
         #[serde(default)]
         mode: Option<u32>,
     },
@@ -237,7 +238,7 @@ fn apply(ctx: &Ctx<'_>, tree: &mut FsTree, op: &Op, report: &mut String) -> Resu
     match op {
         Op::Copy { src, from, to } => {
             let host = (ctx.physical)(src).join(from.trim_start_matches('/'));
-            tree.add_dir(&host, rel(to))?;
+            tree.add_store_dir(&host, rel(to))?;
         }
         Op::Mkdir { path, mode } => tree.mkdir_p(rel(path), *mode)?,
         Op::Write { path, content, mode } => write_with_parents(tree, path, content.as_bytes().to_vec(), *mode)?,

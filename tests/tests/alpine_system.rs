@@ -306,6 +306,10 @@ fn assert_device_layout(raw: &Path, manifest: &str) {
     // The object keeps its pointer's mode: that of every program copied from the store.
     let mode = |path: &str| manifest_line(manifest, path).split(' ').nth(2).unwrap().to_owned();
     assert_eq!(mode("/usr/comma/setup"), mode("/usr/comma/magic.py"));
+    // Copies out of the store have git's modes again, not the store's 0555/0444.
+    assert_eq!(mode("/usr/comma/magic.py"), "0755");
+    assert_eq!(mode("/usr/comma/sound"), "0755");
+    assert_eq!(mode("/etc/fstab"), "0644");
     assert!(manifest_line(manifest, "/usr/comma/setup").contains(&format!(" size={} ", SETUP_OBJECT.len())));
     assert!(!manifest.contains("weston"), "{manifest}");
     let fstab = debugfs(raw, "cat /etc/fstab");

@@ -15,6 +15,17 @@ impl FsTree {
     /// order the host lists them in. Device nodes, fifos and sockets are refused: store
     /// trees never hold them; add them with [`FsTree::mknod`].
     pub fn add_dir(&mut self, host: &Path, dest: impl AsRef<[u8]>) -> Result<(), FsTreeError> {
+        self.add_tree(host, dest, |mode| mode)
+    }
+
+    /// [`FsTree::add_dir`] for a store path: the store keeps no write bit (files
+    /// 0444/0555, folders 0555), so each file and folder gets its owner's write bit
+    /// back, as an install or a git checkout has it (0644/0755).
+    pub fn add_store_dir(&mut self, host: &Path, dest: impl AsRef<[u8]>) -> Result<(), FsTreeError> {
+        self.add_tree(host, dest, store_mode)
+    }
+
+    fn add_tree(&mut self, host: &Path, dest: impl AsRef<[u8]>, mode_of: fn(u32) -> u32) -> Result<(), FsTreeError> {
         let dest = TreePath::parse(dest)?;
         let io = |path: &Path| {
             let path = path.display().to_string();
@@ -27,7 +38,10 @@ impl FsTree {
                 reason: "not a directory".into(),
             });
         }
-        self.insert(dest.to_relative_bytes(), Node::new(Kind::Dir(BTreeMap::new()), meta.permissions().mode()))?;
+        self.insert(
+            dest.to_relative_bytes(),
+            Node::new(Kind::Dir(BTreeMap::new()), mode_of(meta.permissions().mode())),
+        )?;
         let mut names: Vec<_> = std::fs::read_dir(host)
             .map_err(io(host))?
             .map(|e| e.map(|e| e.file_name()))
@@ -38,18 +52,18 @@ impl FsTree {
             let src = host.join(&name);
             let mut target = dest.clone();
             target.push(name.as_bytes());
-            self.add_host_entry(&src, &target)?;
+            self.add_host_entry(&src, &target, mode_of)?;
         }
         Ok(())
     }
 
-    fn add_host_entry(&mut self, src: &Path, dest: &TreePath) -> Result<(), FsTreeError> {
+    fn add_host_entry(&mut self, src: &Path, dest: &TreePath, mode_of: fn(u32) -> u32) -> Result<(), FsTreeError> {
         let io = |source| FsTreeError::Io { path: src.display().to_string(), source };
         let meta = std::fs::symlink_metadata(src).map_err(io)?;
         let ft = meta.file_type();
-        let mode = meta.permissions().mode();
+        let mode = mode_of(meta.permissions().mode());
         let node = if ft.is_dir() {
-            return self.add_dir(src, dest.to_relative_bytes());
+            return self.add_tree(src, dest.to_relative_bytes(), mode_of);
         } else if ft.is_symlink() {
             let target = std::fs::read_link(src).map_err(io)?;
             Node::new(Kind::Symlink(target.as_os_str().as_bytes().to_vec()), 0o777)
@@ -62,4 +76,9 @@ impl FsTree {
         };
         self.insert(dest.to_relative_bytes(), node)
     }
+}
+
+/// A store path's mode with the owner's write bit the store took away.
+pub fn store_mode(mode: u32) -> u32 {
+    mode | 0o200
 }

@@ -35,6 +35,7 @@
 mod caps;
 mod content;
 mod host;
+pub use host::store_mode;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -81,6 +81,40 @@ fn explicit_operations_set_what_they_say() {
 }
 
 #[test]
+fn store_trees_get_the_owner_write_bit_back_and_host_trees_keep_their_modes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store-path");
+    std::fs::create_dir_all(store.join("bin")).unwrap();
+    std::fs::write(store.join("bin/tool"), "#!/bin/sh\n").unwrap();
+    std::fs::write(store.join("README"), "text\n").unwrap();
+    std::os::unix::fs::symlink("tool", store.join("bin/t")).unwrap();
+    // As the store leaves them: no write bit anywhere.
+    for (path, mode) in [("bin/tool", 0o555), ("README", 0o444), ("bin", 0o555), ("", 0o555)] {
+        std::fs::set_permissions(store.join(path), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let mut copied = FsTree::new(0);
+    copied.add_store_dir(&store, "/opt").unwrap();
+    let mut kept = FsTree::new(0);
+    kept.add_dir(&store, "/opt").unwrap();
+    let mode = |t: &FsTree, p: &str| t.get(p).unwrap().meta.mode & 0o7777;
+    for (path, store_mode, copied_mode) in [
+        ("/opt", 0o555, 0o755),
+        ("/opt/bin", 0o555, 0o755),
+        ("/opt/bin/tool", 0o555, 0o755),
+        ("/opt/README", 0o444, 0o644),
+    ] {
+        assert_eq!(mode(&copied, path), copied_mode, "{path}");
+        assert_eq!(mode(&kept, path), store_mode, "{path}");
+    }
+    assert_eq!(mode(&copied, "/opt/bin/t"), 0o777, "symlinks keep 0777");
+    // Let the temp dir be removed.
+    for path in ["bin", ""] {
+        std::fs::set_permissions(store.join(path), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[test]
 fn host_directories_are_layered_in_name_order_owned_by_root() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

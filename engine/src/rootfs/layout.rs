@@ -39,7 +39,8 @@ pub(super) fn copy_file(tree: &mut FsTree, host: &Path, to: &str, mode: Option<u
     if !meta.is_file() {
         return Err(fail(format!("{} is not a regular file", host.display())));
     }
-    let mode = mode.unwrap_or_else(|| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()));
+    let mode =
+        mode.unwrap_or_else(|| crate::fstree::store_mode(std::os::unix::fs::PermissionsExt::mode(&meta.permissions())));
     mkdir_parent(tree, to)?;
     tree.write(rel(to), Content::host_file(host).map_err(Error::io(host))?, mode & 0o7777)?;
     Ok(())

@@ -172,7 +172,8 @@ fn check_pins(pointers: &BTreeMap<String, LfsPointer>, pins: &[Pin], table: &str
     }
 }
 
-/// Writes one object at `to` with the mode git gave its pointer.
+/// Writes one object at `to` with the mode git gave its pointer (the store's copy of
+/// it with the owner write bit back, as for every file copied from the store).
 fn install(tree: &mut FsTree, checkout: &Path, pin: &Pin, to: &str, object: &Path) -> Result<(), LfsError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -183,9 +184,9 @@ fn install(tree: &mut FsTree, checkout: &Path, pin: &Pin, to: &str, object: &Pat
         return Err(LfsError::ObjectSize { path: pin.path.clone(), pinned: pin.size, actual: content.size() });
     }
     let pointer_file = checkout.join(&pin.path);
-    let mode = std::os::unix::fs::PermissionsExt::mode(
+    let mode = crate::fstree::store_mode(std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&pointer_file).map_err(io(&pointer_file))?.permissions(),
-    );
+    ));
     let to = to.trim_start_matches('/');
     if let Some((parent, _)) = to.rsplit_once('/') {
         if tree.get(parent).is_none() {
