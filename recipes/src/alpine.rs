@@ -228,7 +228,41 @@ fn system_files(release: &Release) -> Vec<Op> {
         write("/VERSION", &format!("{}\n", release.version), 0o644),
         write("/BUILD", &format!("{}\n{}\n", release.agnos_rev, iso_date(release.source_date_epoch)), 0o644),
     ]
+    .into_iter()
+    .chain(kernel_and_firewall())
+    .chain([
+        // The motd's header line (6.6). Ubuntu's update-motd.d scripts have no Alpine
+        // runner; the logo and quick start (agnos-builder's userspace/motd) are not
+        // among the pinned subpaths.
+        write("/etc/motd", &format!("Welcome to AGNOS v{}\n", release.version), 0o644),
+    ])
+    .collect()
 }
+
+/// sysctl, limits and iptables settings of the inventory (6.1, 6.3, 6.6), in Alpine's
+/// places. gai.conf's IPv4 preference has none: musl's getaddrinfo reads no gai.conf.
+fn kernel_and_firewall() -> Vec<Op> {
+    let write = |path: &str, content: &str| Op::Write { path: path.into(), content: content.into(), mode: 0o644 };
+    let enable = |level: &str, service: &str| Op::Symlink {
+        path: format!("/etc/runlevels/{level}/{service}"),
+        target: format!("/etc/init.d/{service}"),
+    };
+    vec![
+        // OpenRC's sysctl service (boot runlevel) applies /etc/sysctl.d at boot.
+        write("/etc/sysctl.d/60-comma.conf", "net.ipv4.conf.all.rp_filter = 2\nvm.dirty_expire_centisecs = 200\n"),
+        enable("boot", "sysctl"),
+        // Read by pam_limits (ssh sessions with UsePAM).
+        write("/etc/security/limits.d/comma.conf", "comma - rtprio 100\ncomma - nice -10\n"),
+        // iptables-openrc restores rules-save (Ubuntu's path was rules.v4).
+        write("/etc/iptables/rules-save", IPTABLES_RULES),
+        enable("default", "iptables"),
+    ]
+}
+
+/// The old image's rules.v4 (inventory 6.6): every chain ACCEPT, established traffic
+/// in, nothing new from the cellular interface.
+const IPTABLES_RULES: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT\n-A INPUT -i wwan0 -j DROP\nCOMMIT\n";
 
 /// One Git LFS object of agnos-builder: the pointer's path in the repository and
 /// what it names (the object's sha256 and size).

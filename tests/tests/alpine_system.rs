@@ -259,6 +259,14 @@ fn the_fixture_release_becomes_a_clean_reproducible_image_with_users_services_an
     assert!(debugfs(&raw, "cat /etc/passwd").contains("comma:x:1000:1000"));
     // The compiled layer is stacked: its symlink is in the image as the layer has it.
     assert!(debugfs(&raw, "stat /lib64/ld-fixture.so.1").contains("Fast link dest: \"/usr/glibc/lib/ld-fixture.so.1\""));
+    // sysctl, limits, the firewall and the motd, in Alpine's places.
+    assert!(debugfs(&raw, "cat /etc/sysctl.d/60-comma.conf").contains("net.ipv4.conf.all.rp_filter = 2"));
+    assert!(debugfs(&raw, "cat /etc/security/limits.d/comma.conf").contains("comma - rtprio 100"));
+    let rules = debugfs(&raw, "cat /etc/iptables/rules-save");
+    assert!(rules.starts_with("*filter\n") && rules.contains("-A INPUT -i wwan0 -j DROP\nCOMMIT"), "{rules}");
+    assert!(debugfs(&raw, "stat /etc/runlevels/default/iptables").contains("Fast link dest: \"/etc/init.d/iptables\""));
+    assert!(debugfs(&raw, "stat /etc/runlevels/boot/sysctl").contains("Fast link dest: \"/etc/init.d/sysctl\""));
+    assert_eq!(debugfs(&raw, "cat /etc/motd"), "Welcome to AGNOS v0.0-fixture");
     assert!(debugfs(&raw, "cat /etc/init.d/magic").contains("/var/log/magic.log"));
     assert_eq!(debugfs(&raw, "cat /BUILD").lines().nth(1), Some("2023-11-14T22:13:20"));
     assert!(!manifest.contains("README"), "only the pinned subpaths of agnos-builder enter the image");
