@@ -514,7 +514,14 @@ pub fn sysroot(f: &mut Forge, target: CrossTarget, sources: Sources) -> Result<P
         let host = bootstrap::toolchain(f)?;
         let gcc = gcc(f, target, sources)?;
         // -R without -p: the store's read-only folders must stay writable while copying.
-        let script = format!("cp -R \"$gcc/{}/.\" \"$out/\"\n", target.sysroot_dir());
+        // gcc installs its target libraries (libstdc++, libgcc_s, libatomic) in its
+        // multilib OS directory, usr/lib64 on both targets; musl's loader searches /lib
+        // and /usr/lib only, so the layer has them in usr/lib.
+        let script = format!(
+            "cp -R \"$gcc/{}/.\" \"$out/\"\n\
+             if [ -d \"$out/usr/lib64\" ]; then\n  chmod -R u+w \"$out/usr\"\n  mv \"$out/usr/lib64/\"* \"$out/usr/lib/\"\n  rmdir \"$out/usr/lib64\"\nfi\n",
+            target.sysroot_dir()
+        );
         f.run(RunStep {
             name: &format!("sysroot-{}", target.triple()),
             sysroot: vec![&host],
@@ -803,6 +810,8 @@ mod tests {
         assert_eq!(tc.sysroot.path().name(), "sysroot-aarch64-linux-musl");
         let (script, env) = run_script(&f, &tc.sysroot);
         assert!(script.contains("usr/aarch64-linux-musl/sysroot/."));
+        // gcc's lib64 (its multilib OS dir) folded into usr/lib, where musl's loader looks
+        assert!(script.contains("mv \"$out/usr/lib64/\"* \"$out/usr/lib/\""), "{script}");
         assert_eq!(env["gcc"], tc.gcc.path().to_string());
         let names: Vec<&str> = tc.layers().iter().map(|l| l.path().name()).collect();
         assert_eq!(
