@@ -53,6 +53,12 @@ pub fn registry() -> Registry {
     r.add("modemmanager", "ModemManager 1.24.0 (QMI, generic + quectel plugins, no systemd) over libqmi, meson", |f| {
         Ok(modem::modemmanager(f)?.into())
     });
+    r.add("libqmi-apk", "libqmi packaged as an apk (sign it with --apk-key KEY.rsa)", |f| {
+        Ok(modem::libqmi_apk(f)?.into())
+    });
+    r.add("modemmanager-apk", "ModemManager packaged as an apk (sign it with --apk-key KEY.rsa)", |f| {
+        Ok(modem::modemmanager_apk(f)?.into())
+    });
     r.add("musl", "musl 1.2.3 built from its upstream tarball with the bootstrap toolchain", |f| {
         Ok(examples::musl(f)?.into())
     });
@@ -73,6 +79,11 @@ pub fn registry() -> Registry {
     r.add("qtwayland", "qtwayland 5.15.8 with the AGNOS patch, against Debian 12's Qt 5.15.8 (docs/qt.md)", |f| {
         Ok(qt::qtwayland(f)?.into())
     });
+    r.add(
+        "qtwayland-apk",
+        "the patched qtwayland packaged as the apk qt5-qtwayland (sign it with --apk-key KEY.rsa)",
+        |f| Ok(qt::qtwayland_apk(f)?.into()),
+    );
     r.add(
         "qtwayland-alpine",
         "qtwayland 5.15.10 (Alpine 3.20's) with the AGNOS patch, against Alpine 3.20's Qt; needs its apk lock",

@@ -13,7 +13,8 @@
 //! `/usr` with `--libdir=lib`, Alpine's layout, so their layers stack into an
 //! Alpine root as they are. See docs/modem.md for what CI covers.
 
-use forge_engine::dsl::{Forge, Package, Source};
+use forge_engine::apk::make::ApkSpec;
+use forge_engine::dsl::{ApkFile, Forge, Package, Source};
 use forge_engine::Result;
 
 use crate::bootstrap::{self, parse_lock, DebPin};
@@ -24,6 +25,10 @@ const LOCK: &str = include_str!("../data/debian-bookworm-amd64-modem-builddeps.l
 pub const LIBQMI_VERSION: &str = "1.36.0";
 /// ModemManager's version.
 pub const MODEMMANAGER_VERSION: &str = "1.24.0";
+/// `SOURCE_DATE_EPOCH` of libqmi: the 1.36.0 tag's commit (2025-04-09), the tarball's mtimes.
+const LIBQMI_EPOCH: u64 = 1_744_171_042;
+/// `SOURCE_DATE_EPOCH` of ModemManager: the 1.24.0 tag's commit (2025-04-10).
+const MODEMMANAGER_EPOCH: u64 = 1_744_248_625;
 
 /// Every plugin ModemManager 1.24.0's meson_options.txt declares (`plugin_<name>`).
 pub const MM_PLUGINS: &[&str] = &[
@@ -176,8 +181,7 @@ pub fn libqmi(f: &mut Forge) -> Result<Package> {
             &["https://gitlab.freedesktop.org/mobile-broadband/libqmi/-/archive/1.36.0/libqmi-1.36.0.tar.gz"],
             "sha256:e254fafdd916a78a27126e6d72ae436662487f59c7de84d4d40286059af89093",
         )?;
-        // SOURCE_DATE_EPOCH: the 1.36.0 tag's commit (2025-04-09), the tarball's mtimes.
-        meson_package(f, "libqmi", LIBQMI_VERSION, &src, &[], &libqmi_flags(), 1_744_171_042)
+        meson_package(f, "libqmi", LIBQMI_VERSION, &src, &[], &libqmi_flags(), LIBQMI_EPOCH)
     })
 }
 
@@ -190,9 +194,46 @@ pub fn modemmanager(f: &mut Forge) -> Result<Package> {
             &["https://gitlab.freedesktop.org/mobile-broadband/ModemManager/-/archive/1.24.0/ModemManager-1.24.0.tar.gz"],
             "sha256:50e166bb24acb00bcaed814483920dfbc5b26d5424faee974b54c702e425a7c7",
         )?;
-        // SOURCE_DATE_EPOCH: the 1.24.0 tag's commit (2025-04-10).
-        meson_package(f, "modemmanager", MODEMMANAGER_VERSION, &src, &[&qmi], &modemmanager_flags(), 1_744_248_625)
+        meson_package(f, "modemmanager", MODEMMANAGER_VERSION, &src, &[&qmi], &modemmanager_flags(), MODEMMANAGER_EPOCH)
     })
+}
+
+/// libqmi as an apk, the package that replaces the old build's checkinstall deb (sign
+/// it with `forge build libqmi-apk --apk-key KEY.rsa`). Named as Alpine names it, so
+/// that apk takes it for Alpine's libqmi; its `so:` provides and depends come from the
+/// ELF files.
+pub fn libqmi_apk(f: &mut Forge) -> Result<ApkFile> {
+    f.memo("libqmi-apk", |f| {
+        let tree = libqmi(f)?;
+        let mut spec = modem_apk_spec(f, "libqmi", LIBQMI_VERSION, LIBQMI_EPOCH);
+        spec.description = "QMI modem protocol helper library".into();
+        spec.url = "https://www.freedesktop.org/wiki/Software/libqmi/".into();
+        spec.license = "LGPL-2.0-or-later AND GPL-2.0-or-later".into();
+        f.apk_package(&tree, &spec)
+    })
+}
+
+/// ModemManager as an apk. Its automatic `so:libqmi-glib.so.5` dependency is what
+/// [`libqmi_apk`] provides, so apk installs the two together.
+pub fn modemmanager_apk(f: &mut Forge) -> Result<ApkFile> {
+    f.memo("modemmanager-apk", |f| {
+        let tree = modemmanager(f)?;
+        let mut spec = modem_apk_spec(f, "modemmanager", MODEMMANAGER_VERSION, MODEMMANAGER_EPOCH);
+        spec.description = "Mobile broadband modem management service".into();
+        spec.url = "https://www.freedesktop.org/wiki/Software/ModemManager/".into();
+        spec.license = "GPL-2.0-or-later AND LGPL-2.1-or-later".into();
+        f.apk_package(&tree, &spec)
+    })
+}
+
+/// What both modem apks share: the build's system as the arch, and the tag's date as
+/// the build date (the build's `SOURCE_DATE_EPOCH`, so two builds give the same bytes).
+fn modem_apk_spec(f: &Forge, name: &str, version: &str, epoch: u64) -> ApkSpec {
+    let arch = f.system().trim_end_matches("-linux");
+    let mut spec = ApkSpec::new(name, &format!("{version}-r0"), arch);
+    spec.packager = Some("forge <forge@example.invalid>".into());
+    spec.build_date = epoch;
+    spec
 }
 
 #[cfg(test)]
@@ -242,6 +283,23 @@ mod tests {
             ["-Dqmi=true", "-Dmbim=false", "-Dqrtr=false", "-Dsystemdsystemunitdir=no", "-Dsystemd_journal=false"]
         {
             assert!(flags.iter().any(|f| f == flag), "{flag} missing");
+        }
+    }
+
+    #[test]
+    fn the_modem_apks_pack_the_built_layers_under_alpines_package_names() {
+        let mut f = Forge::new();
+        for (apk, layer, file) in [
+            (libqmi_apk(&mut f).unwrap(), libqmi(&mut f).unwrap(), "libqmi-1.36.0-r0.apk"),
+            (modemmanager_apk(&mut f).unwrap(), modemmanager(&mut f).unwrap(), "modemmanager-1.24.0-r0.apk"),
+        ] {
+            assert_eq!(apk.path().name(), file);
+            let node = f.node(apk.node());
+            assert!(node.drv.inputs.contains(layer.path()), "{file} does not pack {}", layer.path());
+            let Builder::Builtin { args, .. } = &node.drv.builder else { panic!("{file}: not a builtin") };
+            let spec: ApkSpec = serde_json::from_value(args["spec"].clone()).unwrap();
+            assert_eq!(spec.arch, "x86_64", "the build's own system");
+            assert!(spec.auto_deps, "so: entries come from the ELF files");
         }
     }
 

@@ -22,7 +22,8 @@
 
 use std::path::PathBuf;
 
-use forge_engine::dsl::{Forge, Input, Package, RunStep, Source};
+use forge_engine::apk::make::ApkSpec;
+use forge_engine::dsl::{ApkFile, Forge, Input, Package, RunStep, Source};
 use forge_engine::error::Error;
 use forge_engine::Result;
 
@@ -154,6 +155,31 @@ pub fn qtwayland(f: &mut Forge) -> Result<Package> {
         let qt = debian_qt_layer(f)?;
         build(f, &upstream_5_15_8(), &[&toolchain, &qt], "/usr/lib/qt5/bin/qmake")
     })
+}
+
+/// The patched qtwayland of the CI configuration as an apk (sign it with `forge build
+/// qtwayland-apk --apk-key KEY.rsa`): the package that replaces the old build's
+/// hand-made `qtwayland5` deb.
+pub fn qtwayland_apk(f: &mut Forge) -> Result<ApkFile> {
+    f.memo("qtwayland-apk", |f| {
+        let tree = qtwayland(f)?;
+        let arch = f.system().trim_end_matches("-linux").to_owned();
+        f.apk_package(&tree, &apk_spec(&upstream_5_15_8(), &arch))
+    })
+}
+
+/// The apk of a patched qtwayland: Alpine's package name, and release r100, above any
+/// of Alpine's own releases of the same version, so that apk upgrades Alpine's
+/// qt5-qtwayland to the patched one (the old deb declared `Replaces` for the same end).
+pub fn apk_spec(src: &QtwaylandSource, arch: &str) -> ApkSpec {
+    let mut spec = ApkSpec::new("qt5-qtwayland", &format!("{}-r100", src.version), arch);
+    spec.description =
+        "Qt5 Wayland client and compositor with the AGNOS patch (2160x1080, no EGL platform path)".into();
+    spec.url = "https://www.qt.io/developers/".into();
+    spec.license = "LGPL-2.1-only OR LGPL-3.0-only OR GPL-3.0-only WITH Qt-GPL-exception-1.0".into();
+    spec.packager = Some("forge <forge@example.invalid>".into());
+    spec.build_date = src.epoch;
+    spec
 }
 
 /// The build dependencies of the Alpine configuration, as Alpine's APKBUILD of
@@ -322,6 +348,18 @@ mod tests {
             }
             other => panic!("not a fetch: {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_qtwayland_apk_outranks_alpines_own_release_of_the_same_version() {
+        let spec = apk_spec(&alpine_3_20(), "aarch64");
+        spec.validate().unwrap();
+        assert_eq!(spec.file_name(), "qt5-qtwayland-5.15.10_git20230714-r100.apk");
+        let mut f = Forge::for_system("x86_64-linux");
+        let apk = qtwayland_apk(&mut f).unwrap();
+        let layer = qtwayland(&mut f).unwrap();
+        assert_eq!(apk.path().name(), "qt5-qtwayland-5.15.8-r100.apk");
+        assert!(f.node(apk.node()).drv.inputs.contains(layer.path()), "the apk packs the patched build");
     }
 
     #[test]
