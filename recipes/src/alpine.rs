@@ -99,7 +99,7 @@ pub fn release(arch: &str) -> Release {
 /// runtime (docs/glibc.md); a PC image has no such blobs.
 fn layers_for(arch: &str) -> Vec<LayerRecipe> {
     match arch {
-        "aarch64" => vec![crate::glibc::glibc as LayerRecipe],
+        "aarch64" => vec![crate::glibc::glibc as LayerRecipe, crate::glibc::cxx_runtime],
         _ => Vec::new(),
     }
 }
@@ -499,20 +499,22 @@ mod tests {
     fn the_device_image_stacks_the_glibc_runtime_in_place_of_gcompat() {
         let mut f = Forge::new();
         system(&mut f, &release("aarch64")).unwrap();
-        let glibc = f.nodes().iter().find(|n| n.drv.name == "glibc-2.36").expect("the glibc layer is built");
-        let glibc_path = &glibc.outputs["out"];
         let rootfs = f.nodes().iter().find(|n| n.drv.name == "agnos-rootfs-aarch64").unwrap();
-        assert!(rootfs.drv.inputs.contains(glibc_path), "the rootfs takes the glibc layer");
-        // Its first op copies the whole layer to `/`.
         let json = rootfs.drv.canonical_json();
-        let copy = format!(r#"{{"from":"","op":"copy","src":"{glibc_path}","to":"/"}}"#);
-        assert!(json.contains(&copy), "{json}");
+        // glibc, then its C++ runtime: each layer copied whole to `/`.
+        for layer in ["glibc-2.36", "glibc-cxx-runtime-12.2.0"] {
+            let node = f.nodes().iter().find(|n| n.drv.name == layer).expect("the layer is built");
+            let path = &node.outputs["out"];
+            assert!(rootfs.drv.inputs.contains(path), "the rootfs takes {layer}");
+            let copy = format!(r#"{{"from":"","op":"copy","src":"{path}","to":"/"}}"#);
+            assert!(json.contains(&copy), "{json}");
+        }
         assert!(!release("aarch64").world.iter().any(|p| p == "gcompat"));
 
         // A PC image has no vendor blobs: no glibc layer, and gcompat stays.
         let mut f = Forge::new();
         system(&mut f, &release("x86_64")).unwrap();
-        assert!(!f.nodes().iter().any(|n| n.drv.name == "glibc-2.36"));
+        assert!(!f.nodes().iter().any(|n| n.drv.name.starts_with("glibc-")));
         assert!(release("x86_64").world.iter().any(|p| p == "gcompat"));
     }
 

@@ -19,7 +19,7 @@
 //! compiled against this glibc, and a root filesystem of a musl base plus this layer.
 
 use forge_engine::apk::make::ApkSpec;
-use forge_engine::dsl::{ApkFile, Forge, Input, Package, Source};
+use forge_engine::dsl::{ApkFile, Forge, Input, Package, RunStep, Source};
 use forge_engine::Result;
 
 use crate::bootstrap::{self, DebPin};
@@ -103,6 +103,36 @@ pub fn glibc(f: &mut Forge) -> Result<Package> {
             .source_date_epoch(GLIBC_EPOCH)
             .finish()
     })
+}
+
+/// The C++ runtime of glibc programs: `libstdc++.so.6` and `libgcc_s.so.1` in
+/// [`PREFIX`]`/lib`, where glibc's loader finds them and musl's never looks. The C++
+/// blobs (libcutils, libutils, adbd, the Adreno stack) need GLIBCXX and GCC_ symbol
+/// versions that no musl library provides. These are the aarch64 libraries of Debian
+/// 12's gcc 12.2.0 (`libstdc++6-arm64-cross`, `libgcc-s1-arm64-cross`, pinned in the
+/// cross lock), built against Debian's glibc 2.36, the version of [`glibc`]; they are
+/// copied, not compiled here (docs/glibc.md).
+pub fn cxx_runtime(f: &mut Forge) -> Result<Package> {
+    f.memo("glibc-cxx-runtime", |f| {
+        let toolchain = aarch64_gnu_toolchain(f)?;
+        f.run(RunStep {
+            name: "glibc-cxx-runtime-12.2.0",
+            sysroot: vec![&toolchain],
+            inputs: vec![],
+            script: &cxx_runtime_script(),
+            env: Default::default(),
+        })
+    })
+}
+
+/// The files of [`cxx_runtime`], as `cp -P` copies them (the soname link and its target).
+pub const CXX_RUNTIME_FILES: &[&str] = &["libstdc++.so.6", "libstdc++.so.6.0.30", "libgcc_s.so.1"];
+
+fn cxx_runtime_script() -> String {
+    format!(
+        "mkdir -p \"$out{PREFIX}/lib\"\ncd /usr/aarch64-linux-gnu/lib\ncp -P {} \"$out{PREFIX}/lib/\"\n",
+        CXX_RUNTIME_FILES.join(" ")
+    )
 }
 
 /// configure's flags: cross from x86_64, into the prefix; no profiling libraries, no
@@ -297,13 +327,14 @@ fn glibc_apk_spec() -> ApkSpec {
 }
 
 /// A root filesystem of both worlds: musl (its loader and libc in `/lib`, `/usr/lib`),
-/// the glibc layer, and the demo programs.
+/// the glibc layer with its C++ runtime, and the demo programs.
 pub fn demo_root(f: &mut Forge) -> Result<Package> {
     f.memo("glibc-demo-root", |f| {
         let musl = musl_aarch64(f)?;
         let glibc = glibc(f)?;
+        let cxx = cxx_runtime(f)?;
         let programs = demo_programs(f)?;
-        f.merge("glibc-demo-root", &[&musl, &glibc, &programs], &[])
+        f.merge("glibc-demo-root", &[&musl, &glibc, &cxx, &programs], &[])
     })
 }
 
@@ -324,6 +355,20 @@ mod tests {
         let layer = glibc(&mut f).unwrap();
         let node = f.nodes().iter().find(|n| n.outputs["out"] == *apk.path()).unwrap();
         assert!(node.drv.inputs.contains(layer.path()), "the apk packs the glibc layer");
+    }
+
+    #[test]
+    fn the_cxx_runtime_copies_debians_aarch64_libstdcxx_and_libgcc_s_into_the_prefix() {
+        let mut f = Forge::new();
+        let cxx = cxx_runtime(&mut f).unwrap();
+        let toolchain = aarch64_gnu_toolchain(&mut f).unwrap();
+        let Builder::Run { script, sysroot, .. } = &f.node(cxx.node()).drv.builder else { panic!("not a run step") };
+        assert_eq!(sysroot, &[toolchain.path().clone()]);
+        assert!(script.contains("mkdir -p \"$out/usr/glibc/lib\""), "{script}");
+        assert!(script.contains("cp -P libstdc++.so.6 libstdc++.so.6.0.30 libgcc_s.so.1 \"$out/usr/glibc/lib/\""));
+        for package in ["libstdc++6-arm64-cross", "libgcc-s1-arm64-cross"] {
+            assert!(cross_pins().iter().any(|p| p.package == package && p.version == "12.2.0-14cross1"), "{package}");
+        }
     }
 
     #[test]

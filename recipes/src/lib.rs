@@ -70,6 +70,11 @@ pub fn registry() -> Registry {
     r.add("glibc", "glibc 2.36 for aarch64 in /usr/glibc, its loader at /lib/ld-linux-aarch64.so.1", |f| {
         Ok(glibc::glibc(f)?.into())
     });
+    r.add(
+        "glibc-cxx-runtime",
+        "libstdc++ and libgcc_s for glibc programs (Debian 12's aarch64 gcc 12 libraries) in /usr/glibc/lib",
+        |f| Ok(glibc::cxx_runtime(f)?.into()),
+    );
     r.add("glibc-apk", "the glibc layer as the aarch64 apk glibc-runtime (sign it with --apk-key KEY.rsa)", |f| {
         Ok(glibc::glibc_apk(f)?.into())
     });

@@ -38,6 +38,51 @@ fn the_demo_root_plans_the_cross_toolchain_glibc_musl_and_the_programs() {
     assert!(rows.iter().all(|(_, state)| state != "valid"), "an empty store has nothing: {rows:?}");
 }
 
+#[test]
+fn the_cxx_runtime_puts_aarch64_libstdcxx_and_libgcc_s_where_only_glibc_looks() {
+    let Some(mirror) = test_mirror() else { return };
+    if !have_tool("readelf") || !have_tool("nix-hash") {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let out = store.path().join("out");
+    run_ok(
+        forge(store.path())
+            .args(["build", "glibc-cxx-runtime", "--offline", "--mirror"])
+            .arg(&mirror)
+            .arg("--out")
+            .arg(&out),
+    );
+    let layer = std::fs::canonicalize(&out).unwrap();
+    // Nothing in /lib or /usr/lib: musl's loader never finds these.
+    assert_eq!(entries(&layer), ["usr"]);
+    assert_eq!(entries(&layer.join("usr")), ["glibc"]);
+    let lib = layer.join("usr/glibc/lib");
+    assert_eq!(entries(&lib), ["libgcc_s.so.1", "libstdc++.so.6", "libstdc++.so.6.0.30"]);
+    assert_eq!(std::fs::read_link(lib.join("libstdc++.so.6")).unwrap(), Path::new("libstdc++.so.6.0.30"));
+
+    let stdcxx = lib.join("libstdc++.so.6.0.30");
+    assert!(readelf(&["-h"], &stdcxx).contains("AArch64"));
+    let dynamic = readelf(&["-d"], &stdcxx);
+    assert!(dynamic.contains("Library soname: [libstdc++.so.6]"), "{dynamic}");
+    // It needs only what the glibc layer and this one provide.
+    let mut needed: Vec<&str> = dynamic
+        .lines()
+        .filter_map(|l| l.split_once("Shared library: ["))
+        .map(|(_, r)| r.trim_end_matches(']'))
+        .collect();
+    needed.sort();
+    assert_eq!(needed, ["libc.so.6", "libgcc_s.so.1", "libm.so.6"]);
+    // The symbol versions C++ blobs ask for: gcc 12's GLIBCXX and libgcc_s's GCC_.
+    assert!(readelf(&["-V"], &stdcxx).contains("Name: GLIBCXX_3.4.30"));
+    assert!(readelf(&["-V"], &lib.join("libgcc_s.so.1")).contains("Name: GCC_3.0"));
+
+    let inside = format!("/forge/store/{}", layer.file_name().unwrap().to_string_lossy());
+    let info = run_ok(forge(store.path()).args(["store", "info", &inside, "--json"]));
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["narHash"], format!("sha256:{}", nix_hash(&layer)));
+}
+
 /// Whether the long build is asked for; says how to ask when not.
 fn glibc_build_wanted() -> bool {
     let on = std::env::var_os("FORGE_TEST_GLIBC").is_some_and(|v| v == "1");
@@ -150,7 +195,8 @@ fn glibc_and_musl_programs_run_side_by_side_and_build_the_same_in_two_stores() {
     assert!(text(&out).contains("version `GLIBC_2.38' not found"), "{}", text(&out));
 
     // ...and forge abi check agrees, without running anything.
-    let out = abi_check(&root, &["/usr/bin/glibc-hello", "/usr/bin/musl-hello"]);
+    // libstdc++ of the C++ runtime layer finds libm, libc and libgcc_s where glibc's loader looks.
+    let out = abi_check(&root, &["/usr/bin/glibc-hello", "/usr/bin/musl-hello", "/usr/glibc/lib/libstdc++.so.6.0.30"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = abi_check(&root, &["/usr/bin/needs-glibc-2.38"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
