@@ -623,6 +623,26 @@ $STRIP "$out"/usr/bin/*
     })
 }
 
+/// GNU hello 2.10, a real autotools project, cross-compiled for `target` through
+/// [`CrossBuild::cross`]: what a package recipe does to build for the device without
+/// emulation (`configure --build=x86_64-pc-linux-gnu --host=<target>`, the toolchain's
+/// `CC`). The program is dynamically linked against the sysroot's musl.
+pub fn gnu_hello(f: &mut Forge, target: CrossTarget) -> Result<Package> {
+    f.memo(&format!("gnu-hello-{}", target.triple()), |f| {
+        let tc = toolchain(f, target)?;
+        let src = crate::examples::hello_source(f)?;
+        let mut flags = tc.configure_flags();
+        flags.push("--disable-nls".into());
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        f.package(&format!("gnu-hello-{}", target.triple()), "2.10")
+            .source(&src)
+            .cross(&tc)
+            .autotools(&flags)
+            .source_date_epoch(crate::examples::HELLO_EPOCH)
+            .finish()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use forge_engine::drv::Builder;
@@ -846,6 +866,19 @@ mod tests {
         );
         // no emulation: the step runs on the build machine
         assert_eq!(f.node(pkg.node()).drv.system, f.system());
+    }
+
+    #[test]
+    fn gnu_hello_is_configured_for_the_target_with_the_cross_compilers() {
+        let mut f = Forge::new();
+        let hello = gnu_hello(&mut f, CrossTarget::Aarch64).unwrap();
+        assert_eq!(hello.path().name(), "gnu-hello-aarch64-linux-musl-2.10");
+        let (script, env) = run_script(&f, &hello);
+        for flag in ["'--build=x86_64-pc-linux-gnu'", "'--host=aarch64-linux-musl'", "'--disable-nls'"] {
+            assert!(script.contains(flag), "{flag} missing from:\n{script}");
+        }
+        assert_eq!(env["CC"], "aarch64-linux-musl-gcc");
+        assert_eq!(f.node(hello.node()).drv.system, f.system(), "built natively, not emulated");
     }
 
     #[test]

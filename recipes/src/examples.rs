@@ -7,20 +7,29 @@ use forge_engine::Result;
 
 use crate::bootstrap;
 
-/// GNU hello 2.10. Debian's `hello_2.10.orig.tar.gz` is this tarball byte for byte.
+/// GNU hello 2.10's release, 2014-11-16: the `SOURCE_DATE_EPOCH` of its builds.
+pub const HELLO_EPOCH: u64 = 1_416_265_060;
+
+/// GNU hello 2.10's upstream tarball. Debian's `hello_2.10.orig.tar.gz` is this tarball
+/// byte for byte.
+pub fn hello_source(f: &mut Forge) -> Result<Source> {
+    f.fetch(
+        "hello-2.10.tar.gz",
+        &["https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz"],
+        "sha256:31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b",
+    )
+}
+
+/// GNU hello 2.10 built with the bootstrap toolchain.
 pub fn hello(f: &mut Forge) -> Result<Package> {
     f.memo("hello", |f| {
         let toolchain = bootstrap::toolchain(f)?;
-        let src = f.fetch(
-            "hello-2.10.tar.gz",
-            &["https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz"],
-            "sha256:31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b",
-        )?;
+        let src = hello_source(f)?;
         f.package("hello", "2.10")
             .source(&src)
             .build_dep(&toolchain)
             .autotools(&["--disable-nls"])
-            .source_date_epoch(1_416_265_060) // hello 2.10's release, 2014-11-16
+            .source_date_epoch(HELLO_EPOCH)
             .finish()
     })
 }
@@ -38,7 +47,7 @@ pub fn hello_apk(f: &mut Forge) -> Result<ApkFile> {
         spec.url = "https://www.gnu.org/software/hello/".into();
         spec.license = "GPL-3.0-or-later".into();
         spec.packager = Some("forge <forge@example.invalid>".into());
-        spec.build_date = 1_416_265_060; // its SOURCE_DATE_EPOCH
+        spec.build_date = HELLO_EPOCH;
         f.apk_package(&tree, &spec)
     })
 }

@@ -123,5 +123,13 @@ pub fn registry() -> Registry {
     r.add("aarch64-linux-musl-hello", "C and C++ programs compiled with the aarch64-linux-musl cross toolchain", |f| {
         Ok(cross::demo(f, cross::CrossTarget::Aarch64)?.into())
     });
+    r.add(
+        "aarch64-linux-musl-gnu-hello",
+        "GNU hello 2.10 cross-compiled with autotools for aarch64-linux-musl (no emulation)",
+        |f| Ok(cross::gnu_hello(f, cross::CrossTarget::Aarch64)?.into()),
+    );
+    r.add("x86_64-linux-musl-hello", "C and C++ programs compiled with the x86_64-linux-musl toolchain", |f| {
+        Ok(cross::demo(f, cross::CrossTarget::X86_64)?.into())
+    });
     r
 }
