@@ -5,7 +5,7 @@
 //! store, and registers the result in one transaction. Two processes building the
 //! same graph therefore build each path once.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -163,9 +163,8 @@ pub fn build(
     });
     let work: Vec<NodeId> = plan.work().collect();
     record::record_derivations(store, work.iter().map(|&id| forge.node(id)))?;
-    if opts.fetcher.options().offline {
-        fetch_local_first(store, forge, &plan, opts)?;
-    }
+    let prefetched =
+        if opts.fetcher.options().offline { fetch_local_first(store, forge, &plan, opts)? } else { BTreeMap::new() };
     let failures = std::sync::Mutex::new(Vec::new());
     let exec = |id: NodeId| {
         let node = forge.node(id);
@@ -173,7 +172,12 @@ pub fn build(
         progress.event(Event::Started { node: id, name: &node.drv.name, kind: kind_of(&node.drv.builder) });
         match realise(store, node, opts) {
             Ok(built) => {
-                progress.event(Event::Finished { node: id, name: &node.drv.name, took: started.elapsed(), built });
+                // A prefetched file was made by this process, before the scheduler ran.
+                let (built, took) = match prefetched.get(&id) {
+                    Some(&took) if !built => (true, took),
+                    _ => (built, started.elapsed()),
+                };
+                progress.event(Event::Finished { node: id, name: &node.drv.name, took, built });
                 Ok(())
             }
             Err(e) => {
@@ -202,20 +206,26 @@ pub fn build(
 
 /// Offline, every download comes from a local mirror: take them all first, so
 /// that missing ones are reported together, each with its URLs and hash.
-fn fetch_local_first(store: &Store, forge: &Forge, plan: &Plan, opts: &Options) -> Result<()> {
+fn fetch_local_first(store: &Store, forge: &Forge, plan: &Plan, opts: &Options) -> Result<BTreeMap<NodeId, Duration>> {
     let mut missing = Vec::new();
+    let mut fetched = BTreeMap::new();
     for id in plan.work() {
         let node = forge.node(id);
         if !matches!(node.drv.builder, Builder::Fetch { .. }) {
             continue;
         }
-        // Other failures surface when the scheduler runs the step again.
-        if let Err(Error::Fetch(crate::fetch::Error::Missing { input, .. })) = realise(store, node, opts) {
-            missing.push(input);
+        let started = Instant::now();
+        match realise(store, node, opts) {
+            Ok(true) => {
+                fetched.insert(id, started.elapsed());
+            }
+            Err(Error::Fetch(crate::fetch::Error::Missing { input, .. })) => missing.push(input),
+            // Other failures surface when the scheduler runs the step again.
+            _ => {}
         }
     }
     if missing.is_empty() {
-        return Ok(());
+        return Ok(fetched);
     }
     Err(Error::Fetch(crate::fetch::Error::MissingInputs(crate::fetch::MissingInputs(missing))))
 }

@@ -32,6 +32,34 @@ fn build_json(cmd: &mut Command) -> Output {
 }
 
 #[test]
+fn an_offline_build_reports_the_files_it_took_from_the_mirror_as_its_own() {
+    let Some(mirror) = test_mirror() else { return };
+    let store = tempfile::tempdir().unwrap();
+    let out = build_json(
+        example(store.path())
+            .args(["build", "busybox-root", "--offline", "--mirror"])
+            .arg(&mirror)
+            .arg("--out")
+            .arg(store.path().join("bb")),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = json_events(&out);
+    let fetches: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "started" && e["kind"] == "fetch")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert!(!fetches.is_empty(), "{events:?}");
+    for name in fetches {
+        // Offline, every download is taken before the scheduler starts: by this
+        // process, not "meanwhile by another forge process".
+        let finished = events_named(&events, "finished", name);
+        assert_eq!(finished.len(), 1, "{name}: {events:?}");
+        assert_eq!(finished[0]["built"], true, "{name}: {}", finished[0]);
+    }
+}
+
+#[test]
 fn two_independent_one_second_steps_take_about_one_second_at_j2() {
     let Some(mirror) = test_mirror() else { return };
     let store = store_with_busybox(&mirror);
