@@ -1,7 +1,9 @@
 //! The musl cross toolchain built for real: binutils, gcc and musl compiled in the
 //! sandbox from the seeded mirror, then a C and a C++ program compiled with it and run
-//! under qemu-user. The gcc build takes about an hour on two cores, so this runs only
-//! with FORGE_TEST_CROSS=1; FORGE_TEST_CROSS_STORE=DIR keeps the store between runs.
+//! under qemu-user; and the native x86_64-linux-musl toolchain, whose programs run on
+//! their own sysroot in forge's sandbox. A gcc build takes half an hour to an hour on
+//! two cores, so this runs only with FORGE_TEST_CROSS=1; FORGE_TEST_CROSS_STORE=DIR keeps
+//! the store between runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +12,8 @@ use forge_tests::{forge, have_tool, nix_hash, run_ok, stdout, test_mirror};
 
 const C_OUTPUT: &str = "hello from C on aarch64-linux-musl: sum of squares 1..100 = 338350";
 const CXX_OUTPUT: &str = "hello from C++ on aarch64-linux-musl: caught, 10*9*8*7*6 = 30240";
+const X86_C_OUTPUT: &str = "hello from C on x86_64-linux-musl: sum of squares 1..100 = 338350";
+const X86_CXX_OUTPUT: &str = "hello from C++ on x86_64-linux-musl: caught, 10*9*8*7*6 = 30240";
 
 /// The store root: FORGE_TEST_CROSS_STORE, else a fresh temporary one.
 fn store_root() -> (Option<tempfile::TempDir>, PathBuf) {
@@ -37,6 +41,25 @@ fn build(store: &Path, mirror: &Path, recipe: &str) -> PathBuf {
         forge(store).args(["build", recipe, "--offline", "--mirror"]).arg(mirror).arg("--out").arg(store.join(recipe)),
     );
     PathBuf::from(stdout(&out))
+}
+
+/// The store paths of one target's toolchain.
+struct Built {
+    hello: PathBuf,
+    sysroot: PathBuf,
+    gcc: PathBuf,
+}
+
+/// Builds the demo programs of `triple`, which builds its toolchain; returns the paths.
+fn build_target(store: &Path, mirror: &Path, triple: &str) -> Built {
+    let started = std::time::Instant::now();
+    let hello = build(store, mirror, &format!("{triple}-hello"));
+    eprintln!("{triple}: built in {:?}", started.elapsed());
+    Built {
+        hello,
+        sysroot: build(store, mirror, &format!("{triple}-sysroot")),
+        gcc: build(store, mirror, &format!("{triple}-toolchain")),
+    }
 }
 
 fn qemu(args: &[&Path]) -> String {
@@ -67,11 +90,7 @@ fn cross_compiled_c_and_cxx_programs_run_under_qemu_aarch64() {
     }
     let Some(mirror) = test_mirror() else { return };
     let (_tmp, store) = store_root();
-    let started = std::time::Instant::now();
-    let hello = build(&store, &mirror, "aarch64-linux-musl-hello");
-    let sysroot = build(&store, &mirror, "aarch64-linux-musl-sysroot");
-    let gcc = build(&store, &mirror, "aarch64-linux-musl-toolchain");
-    eprintln!("built in {:?}", started.elapsed());
+    let Built { hello, sysroot, gcc } = build_target(&store, &mirror, "aarch64-linux-musl");
     let bin = hello.join("usr/bin");
 
     // Static programs: aarch64 code, no interpreter, run by qemu alone.
@@ -107,6 +126,54 @@ fn cross_compiled_c_and_cxx_programs_run_under_qemu_aarch64() {
     }
     assert!(sysroot.join("usr/include/c++/12.2.0/vector").is_file());
     assert!(gcc.join("usr/bin/aarch64-linux-musl-gcc").is_file());
+
+    // A real autotools project cross-compiled through `.cross(&tc)`.
+    let gnu_hello = build(&store, &mirror, "aarch64-linux-musl-gnu-hello");
+    let exe = gnu_hello.join("usr/bin/hello");
+    assert!(readelf("-h", &exe).contains("AArch64"));
+    assert_eq!(qemu(&[Path::new("-L"), &sysroot, &exe]), "Hello, world!");
+    assert_eq!(qemu(&[Path::new("-L"), &sysroot, &exe, Path::new("-g"), Path::new("hi from forge")]), "hi from forge");
+
+    for path in [&gcc, &sysroot, &hello, &gnu_hello] {
+        assert_nar_hash_is_nix_hash(&store, path);
+    }
+}
+
+/// Runs `exe` (a path inside the sandbox) in forge's sandbox with `root` as its root
+/// filesystem and `programs` mounted at /programs.
+fn run_on_root(store: &Path, root: &Path, programs: &Path, exe: &str) -> String {
+    let mut cmd = forge(store);
+    cmd.args(["sandbox", "--root"]).arg(root).arg("--ro").arg(format!("{}:/programs", programs.display()));
+    cmd.args(["--", exe]);
+    stdout(&run_ok(&mut cmd))
+}
+
+#[test]
+fn native_x86_64_musl_programs_run_on_their_own_sysroot() {
+    if !enabled() {
+        return;
+    }
+    let Some(mirror) = test_mirror() else { return };
+    let (_tmp, store) = store_root();
+    let Built { hello, sysroot, gcc } = build_target(&store, &mirror, "x86_64-linux-musl");
+    let bin = hello.join("usr/bin");
+
+    for (name, want) in [("hello-c-static", X86_C_OUTPUT), ("hello-cxx-static", X86_CXX_OUTPUT)] {
+        let exe = bin.join(name);
+        assert!(!readelf("-l", &exe).contains("program interpreter"), "{name} is not static");
+        assert_eq!(stdout(&run_ok(&mut Command::new(&exe))), want);
+    }
+    // The dynamic ones with the sysroot layer as the whole root: musl's loader at
+    // /lib/ld-musl-x86_64.so.1 finds libc, libstdc++ and libgcc_s in /usr/lib, and
+    // nothing of the host is there to help.
+    for (name, want) in [("hello-c", X86_C_OUTPUT), ("hello-cxx", X86_CXX_OUTPUT)] {
+        let exe = bin.join(name);
+        assert!(readelf("-l", &exe).contains("[Requesting program interpreter: /lib/ld-musl-x86_64.so.1]"));
+        assert_eq!(run_on_root(&store, &sysroot, &hello, &format!("/programs/usr/bin/{name}")), want);
+    }
+    assert!(sysroot.join("usr/lib/libstdc++.so.6").exists());
+    assert!(!sysroot.join("usr/lib64").exists(), "gcc's lib64 is folded into usr/lib");
+    assert!(gcc.join("usr/bin/x86_64-linux-musl-g++").is_file());
 
     for path in [&gcc, &sysroot, &hello] {
         assert_nar_hash_is_nix_hash(&store, path);
