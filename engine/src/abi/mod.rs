@@ -273,8 +273,11 @@ fn check_one(root: &Path, target: &Target, cache: &mut Cache) -> Result<FileRepo
     };
     let elf = Arc::new(Elf::open(&host)?);
     let libc = libc_of(&elf);
-    // A glibc loader built for its own prefix searches its own configuration and directories.
-    let prefixed = match (libc, elf.interpreter.as_deref()) {
+    // A glibc loader built for its own prefix searches its own configuration and
+    // directories. A library names no loader: the one that loads it is the root's
+    // glibc loader at the machine's standard path.
+    let loader = elf.interpreter.as_deref().or_else(|| standard_glibc_loader(&elf));
+    let prefixed = match (libc, loader) {
         (Libc::Glibc, Some(interp)) => root::resolve(root, interp).and_then(|(_, h)| root::prefixed_glibc_loader(&h)),
         _ => None,
     };
@@ -346,6 +349,19 @@ fn multiarch(elf: &Elf) -> Option<&'static str> {
     })
 }
 
+/// The program interpreter glibc's ABI fixes for this machine (PT_INTERP of its programs).
+fn standard_glibc_loader(elf: &Elf) -> Option<&'static str> {
+    Some(match multiarch(elf)? {
+        "x86_64-linux-gnu" => "/lib64/ld-linux-x86-64.so.2",
+        "aarch64-linux-gnu" => "/lib/ld-linux-aarch64.so.1",
+        "i386-linux-gnu" => "/lib/ld-linux.so.2",
+        "arm-linux-gnueabihf" => "/lib/ld-linux-armhf.so.3",
+        "arm-linux-gnueabi" => "/lib/ld-linux.so.3",
+        "riscv64-linux-gnu" => "/lib/ld-linux-riscv64-lp64d.so.1",
+        _ => return None,
+    })
+}
+
 /// musl's arch name in `ld-musl-<arch>.so.1`, taken from the interpreter when it has one.
 fn musl_arch(elf: &Elf) -> String {
     let from_interp =
@@ -355,7 +371,10 @@ fn musl_arch(elf: &Elf) -> String {
 
 impl LoadSet<'_> {
     fn load_interpreter(&mut self, cache: &mut Cache) {
-        let Some(interp) = self.main.interpreter.clone() else { return };
+        let Some(interp) = self.main.interpreter.clone() else {
+            self.load_standard_loader(cache);
+            return;
+        };
         let why = match root::resolve(self.root, &interp) {
             None => "not in the root".to_owned(),
             Some((inside, host)) => match cache.get(&host) {
@@ -368,6 +387,17 @@ impl LoadSet<'_> {
             },
         };
         self.missing.push(Missing::Interpreter { path: interp, why });
+    }
+
+    /// A glibc library checked alone: whatever program loads it, the root's glibc
+    /// loader is loaded first, and libc's DT_NEEDED on it means that object. Nothing
+    /// is missing when the root has none: a library does not name its loader.
+    fn load_standard_loader(&mut self, cache: &mut Cache) {
+        let Some(path) = standard_glibc_loader(&self.main).filter(|_| self.libc == Libc::Glibc) else { return };
+        let Some((inside, host)) = root::resolve(self.root, path) else { return };
+        if let Some(elf) = cache.get(&host).filter(|elf| elf.same_abi(&self.main)) {
+            self.objects.push(Object { name: path.to_owned(), in_root: Some(inside), host, elf, parent: Some(0) });
+        }
     }
 
     /// Breadth-first over DT_NEEDED, as the loader orders its search list.

@@ -350,25 +350,55 @@ fn a_prefixed_loader_names_its_conf_and_directories() {
     assert_eq!(p.system_dirs, ["/usr/glibc/lib"]);
 }
 
+/// The host's glibc for `prog`, its loader made to look built for the prefix /opt/g.
+fn root_with_prefixed_loader(prog: &Path) -> tempfile::TempDir {
+    let interp = Elf::open(prog).unwrap().interpreter.unwrap();
+    let root = host_glibc_root(&interp);
+    loader_with_strings(root.path(), &interp, b"\0/opt/g/lib/\0/opt/g/etc/ld.so.cache\0");
+    root
+}
+
+/// Moves libc.so.6 from /usr/lib to the prefix's /opt/g/lib.
+fn libc_into_prefix(r: &Path) {
+    std::fs::create_dir_all(r.join("opt/g/lib")).unwrap();
+    std::fs::rename(r.join("usr/lib/libc.so.6"), r.join("opt/g/lib/libc.so.6")).unwrap();
+}
+
 #[test]
 fn a_prefixed_loader_searches_its_own_directories_and_conf_not_the_standard_ones() {
     let Some(dir) = compiled() else { return };
     let prog = dir.path().join("prog");
-    let interp = Elf::open(&prog).unwrap().interpreter.unwrap();
-    let root = host_glibc_root(&interp);
+    let root = root_with_prefixed_loader(&prog);
     let r = root.path();
-    loader_with_strings(r, &interp, b"\0/opt/g/lib/\0/opt/g/etc/ld.so.cache\0");
     // libc where a standard loader looks (host_glibc_root put it there) is not found...
     let report = check(r, &[Target::Host(prog.clone())]).unwrap();
     let m = missing(&report);
     assert!(m.iter().any(|m| m.contains("libc.so.6")), "{report}");
     // ...in the loader's own directory it is, and libv through the prefix's ld.so.conf.
-    std::fs::create_dir_all(r.join("opt/g/lib")).unwrap();
-    std::fs::rename(r.join("usr/lib/libc.so.6"), r.join("opt/g/lib/libc.so.6")).unwrap();
+    libc_into_prefix(r);
     put(r, "/opt/v/libv.so.1", &dir.path().join("libv2.so"));
     put(r, "/etc/ld.so.conf", &dir.path().join("v.map")); // not read by this loader
     std::fs::create_dir_all(r.join("opt/g/etc")).unwrap();
     std::fs::write(r.join("opt/g/etc/ld.so.conf"), "/opt/v\n").unwrap();
     let report = check(r, &[Target::Host(prog)]).unwrap();
     assert!(report.ok(), "{report}");
+}
+
+#[test]
+fn a_library_is_searched_for_as_the_roots_glibc_loader_would_search() {
+    let Some(dir) = compiled() else { return };
+    // The root's loader at the standard path is built for /opt/g, and libc is there only.
+    let root = root_with_prefixed_loader(&dir.path().join("prog"));
+    let r = root.path();
+    libc_into_prefix(r);
+    // A library names no interpreter; the loader that will load it finds its libc.
+    std::fs::write(dir.path().join("p.c"), "int puts(const char *);\nint say(void) { return puts(\"hi\"); }\n")
+        .unwrap();
+    cc(dir.path(), &["-shared", "-fPIC", "-o", "libp.so", "p.c"]);
+    let lib = dir.path().join("libp.so");
+    assert_eq!(Elf::open(&lib).unwrap().interpreter, None);
+    let report = check(r, &[Target::Host(lib)]).unwrap();
+    assert!(report.ok(), "{report}");
+    let loaded: Vec<&str> = report.files[0].loaded.iter().map(|l| l.path.as_str()).collect();
+    assert!(loaded.contains(&"/opt/g/lib/libc.so.6"), "{loaded:?}");
 }

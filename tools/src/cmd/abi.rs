@@ -32,7 +32,9 @@ For every FILE (and, transitively, every library it loads):
     /etc/ld-musl-<arch>.path or /lib:/usr/local/lib:/usr/lib. $ORIGIN, $LIB and
     $PLATFORM are expanded; LD_LIBRARY_PATH and ld.so.cache are not used. A glibc
     loader built for its own prefix (e.g. /usr/glibc) is followed: the ld.so.conf
-    beside its cache and the directories compiled into it replace the defaults;
+    beside its cache and the directories compiled into it replace the defaults. A
+    glibc library (no interpreter of its own) is checked as the root's glibc loader at
+    the machine's standard path would load it;
   - every version a file needs from a library (.gnu.version_r, e.g. GLIBC_2.34 from
     libc.so.6) is defined by that library (glibc only: musl has no symbol versions);
   - every undefined, non-weak dynamic symbol is defined by some loaded object with a
