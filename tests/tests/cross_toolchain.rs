@@ -117,6 +117,8 @@ fn cross_compiled_c_and_cxx_programs_run_under_qemu_aarch64() {
             assert!(sysroot.join("usr/lib").join(lib).exists(), "the sysroot lacks {lib}");
         }
         assert_eq!(qemu(&[Path::new("-L"), &sysroot, &exe]), want);
+        // The device's way: the sysroot layer as the whole root, emulated by the sandbox.
+        assert_eq!(run_on_root(&store, "aarch64", &sysroot, &hello, &format!("/programs/usr/bin/{name}")), want);
     }
 
     // The sysroot is a layer in the target's FHS, with the kernel's headers.
@@ -139,11 +141,12 @@ fn cross_compiled_c_and_cxx_programs_run_under_qemu_aarch64() {
     }
 }
 
-/// Runs `exe` (a path inside the sandbox) in forge's sandbox with `root` as its root
-/// filesystem and `programs` mounted at /programs.
-fn run_on_root(store: &Path, root: &Path, programs: &Path, exe: &str) -> String {
+/// Runs `exe` (a path inside the sandbox) in forge's sandbox for `arch` with `root` as
+/// its root filesystem and `programs` mounted at /programs.
+fn run_on_root(store: &Path, arch: &str, root: &Path, programs: &Path, exe: &str) -> String {
     let mut cmd = forge(store);
-    cmd.args(["sandbox", "--root"]).arg(root).arg("--ro").arg(format!("{}:/programs", programs.display()));
+    cmd.args(["sandbox", "--arch", arch, "--root"]).arg(root);
+    cmd.arg("--ro").arg(format!("{}:/programs", programs.display()));
     cmd.args(["--", exe]);
     stdout(&run_ok(&mut cmd))
 }
@@ -169,7 +172,7 @@ fn native_x86_64_musl_programs_run_on_their_own_sysroot() {
     for (name, want) in [("hello-c", X86_C_OUTPUT), ("hello-cxx", X86_CXX_OUTPUT)] {
         let exe = bin.join(name);
         assert!(readelf("-l", &exe).contains("[Requesting program interpreter: /lib/ld-musl-x86_64.so.1]"));
-        assert_eq!(run_on_root(&store, &sysroot, &hello, &format!("/programs/usr/bin/{name}")), want);
+        assert_eq!(run_on_root(&store, "x86_64", &sysroot, &hello, &format!("/programs/usr/bin/{name}")), want);
     }
     assert!(sysroot.join("usr/lib/libstdc++.so.6").exists());
     assert!(!sysroot.join("usr/lib64").exists(), "gcc's lib64 is folded into usr/lib");
