@@ -50,3 +50,23 @@ if [ "$(id -u)" = 0 ] && id forge-test >/dev/null 2>&1; then
   chmod 755 "$out"
   bench "as-forge-test" setpriv --reuid=forge-test --regid=forge-test --clear-groups
 fi
+
+# The floor under both: what any process costs to start here, before its main. A
+# static glibc binary probes the CPU's caches with cpuid at start (dl_init_cacheinfo);
+# on a VM each cpuid is an exit to the hypervisor. forge (static glibc) and bwrap (its
+# ld.so) each pay it once per run, and so does the busybox they both exec. musl's
+# start does no such probing.
+if command -v gcc >/dev/null && command -v musl-gcc >/dev/null; then
+  echo "== process start floor (empty main, static)"
+  printf 'int main(void) { return 0; }\n' > "$out/empty.c"
+  gcc -O2 -static -o "$out/empty-glibc" "$out/empty.c"
+  musl-gcc -O2 -static -o "$out/empty-musl" "$out/empty.c"
+  hyperfine -N --warmup 50 --runs "$runs" --export-json "$out/floor.json" \
+    -n glibc "$out/empty-glibc" -n musl "$out/empty-musl" >/dev/null
+  python3 - "$out/floor.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+g, m = r["glibc"]["median"], r["musl"]["median"]
+print("static glibc: median %.2f ms; static musl: median %.2f ms; glibc's start costs %.2f ms more" % (1000 * g, 1000 * m, 1000 * (g - m)))
+PY
+fi
