@@ -19,5 +19,31 @@ fn main() {
     if os == "linux" && !static_crt {
         println!("cargo:rustc-link-arg-bin=forge=-no-pie");
     }
+    println!("cargo::rustc-check-cfg=cfg(forge_musl)");
+    println!("cargo:rerun-if-env-changed=FORGE_LINK_MUSL");
+    if std::env::var_os("FORGE_LINK_MUSL").is_some_and(|v| v == "1") {
+        link_musl();
+    }
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// `cargo forge-release-musl`: std for x86_64-unknown-linux-gnu, linked by musl-gcc
+/// against musl's static libc, with the glibc-only symbols std and libgcc use
+/// answered by src/musl_shim.c. Why: glibc's start probes the CPU caches with
+/// `cpuid`, an exit to the hypervisor on a VM each, about half a millisecond per
+/// forge start there (docs/architecture.md, "Cost").
+fn link_musl() {
+    println!("cargo:rerun-if-changed=src/musl_shim.c");
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("musl_shim.o");
+    let status =
+        std::process::Command::new("musl-gcc").args(["-O2", "-Wall", "-c", "src/musl_shim.c", "-o"]).arg(&out).status();
+    match status {
+        Ok(s) if s.success() => {}
+        other => panic!("FORGE_LINK_MUSL=1 needs musl-gcc (apt-get install musl-tools): {other:?}"),
+    }
+    // After Rust's own libraries, so that their glibc-only references find the shim;
+    // libc.a again for what the shim itself needs.
+    println!("cargo:rustc-link-arg-bin=forge={}", out.display());
+    println!("cargo:rustc-link-arg-bin=forge=-l:libc.a");
+    println!("cargo:rustc-cfg=forge_musl");
 }

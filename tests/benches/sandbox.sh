@@ -45,10 +45,20 @@ print("CPU user+sys (mean): forge %.2f ms, bwrap %.2f ms, ratio %.2fx" % (1000 *
 PY
 }
 
-bench "as-$(id -un)"
-if [ "$(id -u)" = 0 ] && id forge-test >/dev/null 2>&1; then
-  chmod 755 "$out"
-  bench "as-forge-test" setpriv --reuid=forge-test --regid=forge-test --clear-groups
+bench_users() { # label suffix
+  bench "as-$(id -un)$1"
+  if [ "$(id -u)" = 0 ] && id forge-test >/dev/null 2>&1; then
+    chmod 755 "$out"
+    bench "as-forge-test$1" setpriv --reuid=forge-test --regid=forge-test --clear-groups
+  fi
+}
+bench_users ""
+
+# The same forge linked against musl (cargo forge-release-musl), when musl-gcc is here.
+if command -v musl-gcc >/dev/null; then
+  [ -n "${FORGE_BENCH_NO_BUILD:-}" ] || cargo forge-release-musl -q
+  forge=$PWD/target/musl/x86_64-unknown-linux-gnu/release/forge
+  [ -x "$forge" ] && bench_users "-musl"
 fi
 
 # The floor under both: what any process costs to start here, before its main. A

@@ -7,14 +7,25 @@
 //! of a whole `forge sandbox -- /bin/true` in user space (callgrind). Without it a
 //! stack overflow ends in a plain SIGSEGV instead of a message. Arguments and the
 //! environment work as usual (glibc hands them to std before `main`).
+//!
+//! Linked against musl (`cargo forge-release-musl`, cfg `forge_musl`), forge keeps
+//! Rust's start: musl does not hand the arguments to initializers as glibc does, so
+//! std learns them there, and musl's start parses no /proc/self/maps.
 // Test builds keep the harness's own main (it lists and runs the tests).
-#![cfg_attr(not(test), no_main)]
+#![cfg_attr(not(any(test, forge_musl)), no_main)]
 
-#[cfg(not(test))]
+#[cfg(not(any(test, forge_musl)))]
 use std::ffi::{c_char, c_int};
 
+/// The process entry point when linked against musl.
+#[cfg(all(forge_musl, not(test)))]
+fn main() {
+    let code = forge_cli::main();
+    std::process::exit(forge_cli::exit::number(code).into())
+}
+
 /// The process entry point, called by the C runtime.
-#[cfg(not(test))]
+#[cfg(not(any(test, forge_musl)))]
 #[no_mangle]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // As Rust's start does: writing to a closed pipe is an EPIPE error, not a kill.
