@@ -8,12 +8,23 @@ pub mod sandbox;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `forge` binary built alongside these tests (same profile directory).
-pub fn forge_bin() -> PathBuf {
+/// target/<profile>, where cargo puts the binaries these tests run.
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/forge
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-    let bin = profile_dir.join("forge");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>
+    exe.parent().and_then(Path::parent).expect("target/<profile>").to_owned()
+}
+
+/// The `forge` binary built alongside these tests (same profile directory), or the
+/// one `FORGE_TEST_BIN` names: how another build of forge (`cargo forge-release-musl`)
+/// is put through the same tests.
+pub fn forge_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("FORGE_TEST_BIN") {
+        let bin = PathBuf::from(bin);
+        assert!(bin.is_file(), "FORGE_TEST_BIN={} is not a file", bin.display());
+        return bin;
+    }
+    let bin = profile_dir().join("forge");
     assert!(
         bin.exists(),
         "{} is missing: run the tests through `cargo nextest run --workspace` so the binary is built",
@@ -25,7 +36,7 @@ pub fn forge_bin() -> PathBuf {
 /// The `forge-example` binary (tests/example-recipes): forge's command line over
 /// forge's recipes plus the small ones the scheduling tests build.
 pub fn example_bin() -> PathBuf {
-    let bin = forge_bin().with_file_name("forge-example");
+    let bin = profile_dir().join("forge-example");
     assert!(bin.exists(), "{} is missing: run the tests through `cargo nextest run --workspace`", bin.display());
     bin
 }
