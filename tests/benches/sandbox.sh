@@ -3,6 +3,8 @@
 # teardown) against bubblewrap doing the same namespaces and mounts, in the same run.
 # Prints each median and forge/bwrap (the goal is <= 0.8), the ratio of the minimums
 # and of CPU time (both far less sensitive to a busy machine than the median).
+# Where musl-gcc is installed it does the same for the musl-linked build
+# (`cargo forge-release-musl`), then prints the process-start floor of each libc.
 #   bash tests/benches/sandbox.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
