@@ -314,6 +314,28 @@ pub fn glibc_apk(f: &mut Forge) -> Result<ApkFile> {
     })
 }
 
+/// The C++ runtime layer as the aarch64 apk `glibc-libstdc++`, which needs
+/// `glibc-runtime` (sign it with `forge build glibc-cxx-apk --apk-key KEY.rsa`). No
+/// automatic `so:` entries, for the reason [`glibc_apk`] gives.
+pub fn cxx_runtime_apk(f: &mut Forge) -> Result<ApkFile> {
+    f.memo("glibc-cxx-apk", |f| {
+        let tree = cxx_runtime(f)?;
+        f.apk_package(&tree, &cxx_runtime_apk_spec())
+    })
+}
+
+fn cxx_runtime_apk_spec() -> ApkSpec {
+    let mut spec = ApkSpec::new("glibc-libstdc++", "12.2.0-r0", "aarch64");
+    spec.description = "libstdc++ and libgcc_s of gcc 12.2.0 for glibc programs, in /usr/glibc/lib".into();
+    spec.url = "https://gcc.gnu.org/".into();
+    spec.license = "GPL-3.0-or-later WITH GCC-exception-3.1".into();
+    spec.packager = Some("forge <forge@example.invalid>".into());
+    spec.depends = vec!["glibc-runtime".into()];
+    spec.auto_deps = false;
+    spec.build_date = GLIBC_EPOCH;
+    spec
+}
+
 fn glibc_apk_spec() -> ApkSpec {
     let mut spec = ApkSpec::new("glibc-runtime", "2.36-r0", "aarch64");
     spec.description = "glibc 2.36 in /usr/glibc, its loader at /lib/ld-linux-aarch64.so.1".into();
@@ -355,6 +377,19 @@ mod tests {
         let layer = glibc(&mut f).unwrap();
         let node = f.nodes().iter().find(|n| n.outputs["out"] == *apk.path()).unwrap();
         assert!(node.drv.inputs.contains(layer.path()), "the apk packs the glibc layer");
+    }
+
+    #[test]
+    fn the_cxx_runtime_apk_packs_its_layer_and_needs_the_glibc_runtime() {
+        let spec = cxx_runtime_apk_spec();
+        spec.validate().unwrap();
+        assert_eq!(spec.file_name(), "glibc-libstdc++-12.2.0-r0.apk");
+        assert_eq!((spec.arch.as_str(), spec.depends.as_slice()), ("aarch64", &["glibc-runtime".to_owned()][..]));
+        assert_eq!(spec.depends[0], glibc_apk_spec().name, "the glibc apk's own name");
+        let mut f = Forge::new();
+        let apk = cxx_runtime_apk(&mut f).unwrap();
+        let layer = cxx_runtime(&mut f).unwrap();
+        assert!(f.node(apk.node()).drv.inputs.contains(layer.path()));
     }
 
     #[test]

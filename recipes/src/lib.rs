@@ -75,6 +75,11 @@ pub fn registry() -> Registry {
         "libstdc++ and libgcc_s for glibc programs (Debian 12's aarch64 gcc 12 libraries) in /usr/glibc/lib",
         |f| Ok(glibc::cxx_runtime(f)?.into()),
     );
+    r.add(
+        "glibc-cxx-apk",
+        "the glibc C++ runtime layer as the aarch64 apk glibc-libstdc++ (sign it with --apk-key KEY.rsa)",
+        |f| Ok(glibc::cxx_runtime_apk(f)?.into()),
+    );
     r.add("glibc-apk", "the glibc layer as the aarch64 apk glibc-runtime (sign it with --apk-key KEY.rsa)", |f| {
         Ok(glibc::glibc_apk(f)?.into())
     });

@@ -41,7 +41,7 @@ fn the_demo_root_plans_the_cross_toolchain_glibc_musl_and_the_programs() {
 #[test]
 fn the_cxx_runtime_puts_aarch64_libstdcxx_and_libgcc_s_where_only_glibc_looks() {
     let Some(mirror) = test_mirror() else { return };
-    if !have_tool("readelf") || !have_tool("nix-hash") {
+    if !["readelf", "nix-hash", "openssl"].iter().all(|t| have_tool(t)) {
         return;
     }
     let store = tempfile::tempdir().unwrap();
@@ -81,6 +81,32 @@ fn the_cxx_runtime_puts_aarch64_libstdcxx_and_libgcc_s_where_only_glibc_looks() 
     let info = run_ok(forge(store.path()).args(["store", "info", &inside, "--json"]));
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(info["narHash"], format!("sha256:{}", nix_hash(&layer)));
+
+    // Its apk, signed with a key openssl makes, as forge's reader sees it.
+    let key = store.path().join("me.rsa");
+    run_ok(std::process::Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048"));
+    let apk_out = store.path().join("cxx-apk");
+    run_ok(
+        forge(store.path())
+            .args(["build", "glibc-cxx-apk", "--offline", "--mirror"])
+            .arg(&mirror)
+            .arg("--apk-key")
+            .arg(&key)
+            .arg("--out")
+            .arg(&apk_out),
+    );
+    let repo = store.path().join("cxx-apk.apks");
+    let inspect = run_ok(
+        forge(store.path())
+            .args(["apk", "inspect", "--keys"])
+            .arg(repo.join("keys"))
+            .arg(repo.join("aarch64/glibc-libstdc++-12.2.0-r0.apk")),
+    );
+    let inspect = stdout(&inspect);
+    for line in ["signature verified", "depends   glibc-runtime", "usr/glibc/lib/libstdc++.so.6 -> libstdc++.so.6.0.30"]
+    {
+        assert!(inspect.contains(line), "{line} missing:\n{inspect}");
+    }
 }
 
 /// Whether the long build is asked for; says how to ask when not.
