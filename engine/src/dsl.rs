@@ -186,6 +186,16 @@ impl Forge {
         &self.system
     }
 
+    /// The architecture of [`Forge::system`] as Alpine and apk name it.
+    ///
+    /// ```
+    /// let f = forge_engine::dsl::Forge::for_system("aarch64-linux");
+    /// assert_eq!(f.arch(), "aarch64");
+    /// ```
+    pub fn arch(&self) -> &str {
+        self.system.trim_end_matches("-linux")
+    }
+
     /// Every node, in declaration order (a topological order).
     pub fn nodes(&self) -> &[Node] {
         &self.nodes

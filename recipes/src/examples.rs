@@ -41,13 +41,12 @@ pub fn hello(f: &mut Forge) -> Result<Package> {
 pub fn hello_apk(f: &mut Forge) -> Result<ApkFile> {
     f.memo("hello-apk", |f| {
         let tree = hello(f)?;
-        let arch = f.system().trim_end_matches("-linux").to_owned();
-        let mut spec = ApkSpec::new("hello", "2.10-r0", &arch);
-        spec.description = "GNU hello, the friendly greeter".into();
-        spec.url = "https://www.gnu.org/software/hello/".into();
-        spec.license = "GPL-3.0-or-later".into();
-        spec.packager = Some("forge <forge@example.invalid>".into());
-        spec.build_date = HELLO_EPOCH;
+        let spec = ApkSpec {
+            description: "GNU hello, the friendly greeter".into(),
+            url: "https://www.gnu.org/software/hello/".into(),
+            license: "GPL-3.0-or-later".into(),
+            ..crate::apk_spec("hello", "2.10-r0", f.arch(), HELLO_EPOCH)
+        };
         f.apk_package(&tree, &spec)
     })
 }

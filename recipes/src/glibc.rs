@@ -126,7 +126,7 @@ pub fn cxx_runtime(f: &mut Forge) -> Result<Package> {
 }
 
 /// The files of [`cxx_runtime`], as `cp -P` copies them (the soname link and its target).
-pub const CXX_RUNTIME_FILES: &[&str] = &["libstdc++.so.6", "libstdc++.so.6.0.30", "libgcc_s.so.1"];
+const CXX_RUNTIME_FILES: &[&str] = &["libstdc++.so.6", "libstdc++.so.6.0.30", "libgcc_s.so.1"];
 
 fn cxx_runtime_script() -> String {
     format!(
@@ -325,27 +325,25 @@ pub fn cxx_runtime_apk(f: &mut Forge) -> Result<ApkFile> {
 }
 
 fn cxx_runtime_apk_spec() -> ApkSpec {
-    let mut spec = ApkSpec::new("glibc-libstdc++", "12.2.0-r0", "aarch64");
-    spec.description = "libstdc++ and libgcc_s of gcc 12.2.0 for glibc programs, in /usr/glibc/lib".into();
-    spec.url = "https://gcc.gnu.org/".into();
-    spec.license = "GPL-3.0-or-later WITH GCC-exception-3.1".into();
-    spec.packager = Some("forge <forge@example.invalid>".into());
-    spec.depends = vec!["glibc-runtime".into()];
-    spec.auto_deps = false;
-    spec.build_date = GLIBC_EPOCH;
-    spec
+    ApkSpec {
+        description: "libstdc++ and libgcc_s of gcc 12.2.0 for glibc programs, in /usr/glibc/lib".into(),
+        url: "https://gcc.gnu.org/".into(),
+        license: "GPL-3.0-or-later WITH GCC-exception-3.1".into(),
+        depends: vec![glibc_apk_spec().name],
+        auto_deps: false,
+        ..crate::apk_spec("glibc-libstdc++", "12.2.0-r0", "aarch64", GLIBC_EPOCH)
+    }
 }
 
 fn glibc_apk_spec() -> ApkSpec {
-    let mut spec = ApkSpec::new("glibc-runtime", "2.36-r0", "aarch64");
-    spec.description = "glibc 2.36 in /usr/glibc, its loader at /lib/ld-linux-aarch64.so.1".into();
-    spec.url = "https://www.gnu.org/software/libc/".into();
-    spec.license = "LGPL-2.1-or-later".into();
-    spec.packager = Some("forge <forge@example.invalid>".into());
-    spec.depends = vec!["!gcompat".into()];
-    spec.auto_deps = false;
-    spec.build_date = GLIBC_EPOCH;
-    spec
+    ApkSpec {
+        description: "glibc 2.36 in /usr/glibc, its loader at /lib/ld-linux-aarch64.so.1".into(),
+        url: "https://www.gnu.org/software/libc/".into(),
+        license: "LGPL-2.1-or-later".into(),
+        depends: vec!["!gcompat".into()],
+        auto_deps: false,
+        ..crate::apk_spec("glibc-runtime", "2.36-r0", "aarch64", GLIBC_EPOCH)
+    }
 }
 
 /// A root filesystem of both worlds: musl (its loader and libc in `/lib`, `/usr/lib`),

@@ -14,7 +14,19 @@ pub mod glibc;
 pub mod modem;
 pub mod qt;
 
+use forge_engine::apk::make::ApkSpec;
 use forge_engine::registry::Registry;
+
+/// The start of every apk forge's recipes package: `name`, `version` (with its `-rN`
+/// release) for `arch`, forge as the packager, and the package's `SOURCE_DATE_EPOCH` as
+/// its build date, so two builds give the same bytes. Callers add what the package
+/// says of itself with struct update syntax.
+pub(crate) fn apk_spec(name: &str, version: &str, arch: &str, build_date: u64) -> ApkSpec {
+    let mut spec = ApkSpec::new(name, version, arch);
+    spec.packager = Some("forge <forge@example.invalid>".into());
+    spec.build_date = build_date;
+    spec
+}
 
 /// Every recipe of this crate, by the name `forge build NAME` takes.
 ///
@@ -37,7 +49,7 @@ pub fn registry() -> Registry {
         "the AGNOS system image on Alpine 3.20.3 (ext4 4500M + Android sparse)",
         "alpine",
         |f| {
-            let arch = f.system().trim_end_matches("-linux").to_owned();
+            let arch = f.arch().to_owned();
             Ok(alpine::system(f, &alpine::release(&arch))?.into())
         },
     );

@@ -205,10 +205,12 @@ pub fn modemmanager(f: &mut Forge) -> Result<Package> {
 pub fn libqmi_apk(f: &mut Forge) -> Result<ApkFile> {
     f.memo("libqmi-apk", |f| {
         let tree = libqmi(f)?;
-        let mut spec = modem_apk_spec(f, "libqmi", LIBQMI_VERSION, LIBQMI_EPOCH);
-        spec.description = "QMI modem protocol helper library".into();
-        spec.url = "https://www.freedesktop.org/wiki/Software/libqmi/".into();
-        spec.license = "LGPL-2.0-or-later AND GPL-2.0-or-later".into();
+        let spec = ApkSpec {
+            description: "QMI modem protocol helper library".into(),
+            url: "https://www.freedesktop.org/wiki/Software/libqmi/".into(),
+            license: "LGPL-2.0-or-later AND GPL-2.0-or-later".into(),
+            ..crate::apk_spec("libqmi", &format!("{LIBQMI_VERSION}-r0"), f.arch(), LIBQMI_EPOCH)
+        };
         f.apk_package(&tree, &spec)
     })
 }
@@ -218,22 +220,14 @@ pub fn libqmi_apk(f: &mut Forge) -> Result<ApkFile> {
 pub fn modemmanager_apk(f: &mut Forge) -> Result<ApkFile> {
     f.memo("modemmanager-apk", |f| {
         let tree = modemmanager(f)?;
-        let mut spec = modem_apk_spec(f, "modemmanager", MODEMMANAGER_VERSION, MODEMMANAGER_EPOCH);
-        spec.description = "Mobile broadband modem management service".into();
-        spec.url = "https://www.freedesktop.org/wiki/Software/ModemManager/".into();
-        spec.license = "GPL-2.0-or-later AND LGPL-2.1-or-later".into();
+        let spec = ApkSpec {
+            description: "Mobile broadband modem management service".into(),
+            url: "https://www.freedesktop.org/wiki/Software/ModemManager/".into(),
+            license: "GPL-2.0-or-later AND LGPL-2.1-or-later".into(),
+            ..crate::apk_spec("modemmanager", &format!("{MODEMMANAGER_VERSION}-r0"), f.arch(), MODEMMANAGER_EPOCH)
+        };
         f.apk_package(&tree, &spec)
     })
-}
-
-/// What both modem apks share: the build's system as the arch, and the tag's date as
-/// the build date (the build's `SOURCE_DATE_EPOCH`, so two builds give the same bytes).
-fn modem_apk_spec(f: &Forge, name: &str, version: &str, epoch: u64) -> ApkSpec {
-    let arch = f.system().trim_end_matches("-linux");
-    let mut spec = ApkSpec::new(name, &format!("{version}-r0"), arch);
-    spec.packager = Some("forge <forge@example.invalid>".into());
-    spec.build_date = epoch;
-    spec
 }
 
 #[cfg(test)]

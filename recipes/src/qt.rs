@@ -163,8 +163,8 @@ pub fn qtwayland(f: &mut Forge) -> Result<Package> {
 pub fn qtwayland_apk(f: &mut Forge) -> Result<ApkFile> {
     f.memo("qtwayland-apk", |f| {
         let tree = qtwayland(f)?;
-        let arch = f.system().trim_end_matches("-linux").to_owned();
-        f.apk_package(&tree, &apk_spec(&upstream_5_15_8(), &arch))
+        let spec = apk_spec(&upstream_5_15_8(), f.arch());
+        f.apk_package(&tree, &spec)
     })
 }
 
@@ -172,14 +172,12 @@ pub fn qtwayland_apk(f: &mut Forge) -> Result<ApkFile> {
 /// of Alpine's own releases of the same version, so that apk upgrades Alpine's
 /// qt5-qtwayland to the patched one (the old deb declared `Replaces` for the same end).
 pub fn apk_spec(src: &QtwaylandSource, arch: &str) -> ApkSpec {
-    let mut spec = ApkSpec::new("qt5-qtwayland", &format!("{}-r100", src.version), arch);
-    spec.description =
-        "Qt5 Wayland client and compositor with the AGNOS patch (2160x1080, no EGL platform path)".into();
-    spec.url = "https://www.qt.io/developers/".into();
-    spec.license = "LGPL-2.1-only OR LGPL-3.0-only OR GPL-3.0-only WITH Qt-GPL-exception-1.0".into();
-    spec.packager = Some("forge <forge@example.invalid>".into());
-    spec.build_date = src.epoch;
-    spec
+    ApkSpec {
+        description: "Qt5 Wayland client and compositor with the AGNOS patch (2160x1080, no EGL platform path)".into(),
+        url: "https://www.qt.io/developers/".into(),
+        license: "LGPL-2.1-only OR LGPL-3.0-only OR GPL-3.0-only WITH Qt-GPL-exception-1.0".into(),
+        ..crate::apk_spec("qt5-qtwayland", &format!("{}-r100", src.version), arch, src.epoch)
+    }
 }
 
 /// The build dependencies of the Alpine configuration, as Alpine's APKBUILD of
@@ -208,7 +206,7 @@ pub fn alpine_lock_file(arch: &str) -> PathBuf {
 /// to run `forge lock qtwayland-alpine`.
 pub fn qtwayland_alpine(f: &mut Forge) -> Result<Package> {
     f.memo("qtwayland-alpine", |f| {
-        let arch = f.system().trim_end_matches("-linux").to_owned();
+        let arch = f.arch().to_owned();
         let mut release = crate::alpine::release(&arch);
         release.world = ALPINE_BUILD_WORLD.iter().map(|s| s.to_string()).collect();
         release.lock_file = alpine_lock_file(&arch);
@@ -355,6 +353,11 @@ mod tests {
         let spec = apk_spec(&alpine_3_20(), "aarch64");
         spec.validate().unwrap();
         assert_eq!(spec.file_name(), "qt5-qtwayland-5.15.10_git20230714-r100.apk");
+        // apk's own ordering puts it above Alpine's releases of that version.
+        for alpine in ["5.15.10_git20230714-r0", "5.15.10_git20230714-r2", "5.15.10_git20230714-r99"] {
+            let order = forge_engine::apk::version::compare(&spec.version, alpine);
+            assert_eq!(order, std::cmp::Ordering::Greater, "{} against {alpine}", spec.version);
+        }
         let mut f = Forge::for_system("x86_64-linux");
         let apk = qtwayland_apk(&mut f).unwrap();
         let layer = qtwayland(&mut f).unwrap();

@@ -11,6 +11,14 @@ use std::process::Output;
 
 use forge_tests::*;
 
+/// `forge build RECIPE --offline --mirror MIRROR --out OUT` in `store`; more
+/// arguments may be added.
+fn build_offline(store: &Path, mirror: &Path, recipe: &str, out: &Path) -> std::process::Command {
+    let mut cmd = forge(store);
+    cmd.args(["build", recipe, "--offline", "--mirror"]).arg(mirror).arg("--out").arg(out);
+    cmd
+}
+
 /// `forge show RECIPE --json` rows as (name, state).
 fn planned(store: &Path, recipe: &str) -> Vec<(String, String)> {
     let out = run_ok(forge(store).args(["show", recipe, "--json"]));
@@ -46,13 +54,7 @@ fn the_cxx_runtime_puts_aarch64_libstdcxx_and_libgcc_s_where_only_glibc_looks() 
     }
     let store = tempfile::tempdir().unwrap();
     let out = store.path().join("out");
-    run_ok(
-        forge(store.path())
-            .args(["build", "glibc-cxx-runtime", "--offline", "--mirror"])
-            .arg(&mirror)
-            .arg("--out")
-            .arg(&out),
-    );
+    run_ok(&mut build_offline(store.path(), &mirror, "glibc-cxx-runtime", &out));
     let layer = std::fs::canonicalize(&out).unwrap();
     // Nothing in /lib or /usr/lib: musl's loader never finds these.
     assert_eq!(entries(&layer), ["usr"]);
@@ -86,15 +88,7 @@ fn the_cxx_runtime_puts_aarch64_libstdcxx_and_libgcc_s_where_only_glibc_looks() 
     let key = store.path().join("me.rsa");
     run_ok(std::process::Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048"));
     let apk_out = store.path().join("cxx-apk");
-    run_ok(
-        forge(store.path())
-            .args(["build", "glibc-cxx-apk", "--offline", "--mirror"])
-            .arg(&mirror)
-            .arg("--apk-key")
-            .arg(&key)
-            .arg("--out")
-            .arg(&apk_out),
-    );
+    run_ok(build_offline(store.path(), &mirror, "glibc-cxx-apk", &apk_out).arg("--apk-key").arg(&key));
     let repo = store.path().join("cxx-apk.apks");
     let inspect = run_ok(
         forge(store.path())
@@ -123,13 +117,7 @@ fn build_demo_root(mirror: &Path) -> (tempfile::TempDir, PathBuf) {
     let store = tempfile::tempdir().unwrap();
     let out = store.path().join("out");
     let start = std::time::Instant::now();
-    run_ok(
-        forge(store.path())
-            .args(["build", "glibc-demo-root", "-j2", "--offline", "--mirror"])
-            .arg(mirror)
-            .arg("--out")
-            .arg(&out),
-    );
+    run_ok(build_offline(store.path(), mirror, "glibc-demo-root", &out).arg("-j2"));
     eprintln!("glibc-demo-root built in {:?}", start.elapsed());
     let root = std::fs::canonicalize(&out).unwrap();
     (store, root)

@@ -370,10 +370,17 @@ fn musl_arch(elf: &Elf) -> String {
 }
 
 impl LoadSet<'_> {
+    /// Loads the interpreter first, as the kernel does. A glibc library checked alone
+    /// names none, but whatever program loads it, the root's glibc loader at the
+    /// machine's standard path comes first (libc's DT_NEEDED on it means that object);
+    /// a library does not name its loader, so nothing is missing when the root has none.
     fn load_interpreter(&mut self, cache: &mut Cache) {
-        let Some(interp) = self.main.interpreter.clone() else {
-            self.load_standard_loader(cache);
-            return;
+        let (interp, named) = match &self.main.interpreter {
+            Some(interp) => (interp.clone(), true),
+            None => match standard_glibc_loader(&self.main).filter(|_| self.libc == Libc::Glibc) {
+                Some(path) => (path.to_owned(), false),
+                None => return,
+            },
         };
         let why = match root::resolve(self.root, &interp) {
             None => "not in the root".to_owned(),
@@ -386,17 +393,8 @@ impl LoadSet<'_> {
                 None => format!("{inside} is not a readable ELF file"),
             },
         };
-        self.missing.push(Missing::Interpreter { path: interp, why });
-    }
-
-    /// A glibc library checked alone: whatever program loads it, the root's glibc
-    /// loader is loaded first, and libc's DT_NEEDED on it means that object. Nothing
-    /// is missing when the root has none: a library does not name its loader.
-    fn load_standard_loader(&mut self, cache: &mut Cache) {
-        let Some(path) = standard_glibc_loader(&self.main).filter(|_| self.libc == Libc::Glibc) else { return };
-        let Some((inside, host)) = root::resolve(self.root, path) else { return };
-        if let Some(elf) = cache.get(&host).filter(|elf| elf.same_abi(&self.main)) {
-            self.objects.push(Object { name: path.to_owned(), in_root: Some(inside), host, elf, parent: Some(0) });
+        if named {
+            self.missing.push(Missing::Interpreter { path: interp, why });
         }
     }
 

@@ -262,7 +262,7 @@ fn write_apks(
         return Ok(());
     };
     let apks: Vec<PathBuf> = forge.apk_packages(&[id]).iter().map(|p| store.physical(p)).collect();
-    let arch = forge.system().trim_end_matches("-linux");
+    let arch = forge.arch();
     super::apk::write_repository(&apks, key, &dir, recipe, arch)?;
     Ok(())
 }
@@ -295,7 +295,7 @@ fn write_provenance(
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let meta = forge_engine::provenance::Meta {
         recipe: recipe.to_owned(),
-        arch: forge.system().trim_end_matches("-linux").to_owned(),
+        arch: forge.arch().to_owned(),
         source_revision: std::env::var("FORGE_SOURCE_REVISION").unwrap_or_else(|_| "unknown".to_owned()),
         forge_version: env!("CARGO_PKG_VERSION").to_owned(),
         builder_id: "urn:forge:builder:local".to_owned(),
