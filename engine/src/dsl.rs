@@ -539,6 +539,10 @@ pub struct RunStep<'a> {
 }
 
 impl Target {
+    /// Erases any handle's type.
+    pub fn of(input: &dyn Input) -> Target {
+        Target { node: input.node(), path: input.path().clone() }
+    }
     /// Converts to a typed handle; the type is the recipe author's promise.
     pub fn into_package(self) -> Package {
         Package { node: self.node, path: self.path }

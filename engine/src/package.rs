@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::dsl::{Forge, Input, Package, PackageInfo, RunStep, Source};
+use crate::dsl::{Forge, Input, Package, PackageInfo, RunStep, Source, Target};
 use crate::error::{Error, Result};
 
 /// The default `SOURCE_DATE_EPOCH`: 2024-01-01T00:00:00Z. Packages that know their
@@ -46,7 +46,7 @@ pub struct PackageBuilder<'f> {
     source: Option<(Source, bool)>,
     patches: Vec<Source>,
     deps: Vec<Package>,
-    inputs: Vec<Source>,
+    inputs: Vec<Target>,
     env: BTreeMap<String, String>,
     style: Style,
     phases: BTreeMap<&'static str, String>,
@@ -74,7 +74,10 @@ impl Forge {
     }
 }
 
-const PHASES: [&str; 4] = ["configure", "build", "check", "install"];
+/// The phases in the order they run. `prepare` (empty unless a recipe sets it) runs
+/// after patching and before `configure`: for setting up what configure needs, such
+/// as a cross sysroot.
+const PHASES: [&str; 5] = ["prepare", "configure", "build", "check", "install"];
 
 impl<'f> PackageBuilder<'f> {
     /// The source archive; it is unpacked with its top folder stripped.
@@ -101,10 +104,11 @@ impl<'f> PackageBuilder<'f> {
         self
     }
 
-    /// An extra input readable at its store path (its path is in `$name` only if
+    /// An extra input readable at its store path, not stacked into the sysroot: a
+    /// source, or a layer built for another machine (its path is in `$name` only if
     /// you also set an env var to it).
-    pub fn input(mut self, input: &Source) -> Self {
-        self.inputs.push(input.clone());
+    pub fn input(mut self, input: &dyn Input) -> Self {
+        self.inputs.push(Target::of(input));
         self
     }
 
@@ -138,7 +142,7 @@ impl<'f> PackageBuilder<'f> {
         self
     }
 
-    /// Replaces one phase's script (`configure`, `build`, `check` or `install`).
+    /// Replaces one phase's script (`prepare`, `configure`, `build`, `check` or `install`).
     pub fn phase(mut self, phase: &'static str, script: &str) -> Self {
         self.phases.insert(phase, script.to_owned());
         self
@@ -294,6 +298,16 @@ mod tests {
         let p =
             f.package("demo", "1.0").source(&src).build_dep(&tc).cmake(&[]).phase("build", "ninja").finish().unwrap();
         assert!(script_of(&f, &p).contains("# build\nninja\n"));
+        let p = f
+            .package("demo", "1.2")
+            .source(&src)
+            .build_dep(&tc)
+            .meson(&[])
+            .phase("prepare", "mkdir x")
+            .finish()
+            .unwrap();
+        let s = script_of(&f, &p);
+        assert!(s.find("# prepare\nmkdir x\n").unwrap() < s.find("meson setup").unwrap(), "{s}");
         let err = f.package("demo", "1.1").source(&src).phase("compile", "x").finish().unwrap_err();
         assert!(err.to_string().contains("unknown phase `compile`"));
     }
