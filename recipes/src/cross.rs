@@ -105,14 +105,14 @@ const HOST_AR: &str = "/usr/bin/ar";
 const SOURCE_DATE_EPOCH: u64 = 1_660_867_200;
 
 /// A pinned source file.
-struct Pin {
-    file: &'static str,
-    url: &'static str,
-    sha256: &'static str,
+pub(crate) struct Pin {
+    pub(crate) file: &'static str,
+    pub(crate) url: &'static str,
+    pub(crate) sha256: &'static str,
 }
 
 impl Pin {
-    fn fetch(&self, f: &mut Forge) -> Result<Source> {
+    pub(crate) fn fetch(&self, f: &mut Forge) -> Result<Source> {
         f.fetch(self.file, &[self.url], &format!("sha256:{}", self.sha256))
     }
 }

@@ -9,6 +9,7 @@ pub mod alpine;
 pub mod alpine_world;
 pub mod bootstrap;
 pub mod cross;
+pub mod cross_libs;
 pub mod examples;
 pub mod glibc;
 pub mod modem;
@@ -145,8 +146,44 @@ pub fn registry() -> Registry {
         "GNU hello 2.10 cross-compiled with autotools for aarch64-linux-musl (no emulation)",
         |f| Ok(cross::gnu_hello(f, cross::CrossTarget::Aarch64)?.into()),
     );
+    cross_library_recipes(&mut r);
     r.add("x86_64-linux-musl-hello", "C and C++ programs compiled with the x86_64-linux-musl toolchain", |f| {
         Ok(cross::demo(f, cross::CrossTarget::X86_64)?.into())
     });
     r
+}
+
+/// The device's modem stack and the libraries under it, cross-compiled for
+/// aarch64-linux-musl (`cross_libs`, `modem::libqmi_for`).
+fn cross_library_recipes(r: &mut Registry) {
+    use cross::CrossTarget::Aarch64;
+    r.add("aarch64-linux-musl-zlib", "zlib 1.2.13 cross-compiled for aarch64-linux-musl", |f| {
+        Ok(cross_libs::zlib(f, Aarch64)?.into())
+    });
+    r.add("aarch64-linux-musl-libffi", "libffi 3.4.4 cross-compiled for aarch64-linux-musl", |f| {
+        Ok(cross_libs::libffi(f, Aarch64)?.into())
+    });
+    r.add("aarch64-linux-musl-pcre2", "PCRE2 10.42 cross-compiled for aarch64-linux-musl", |f| {
+        Ok(cross_libs::pcre2(f, Aarch64)?.into())
+    });
+    r.add("aarch64-linux-musl-glib", "GLib 2.74.6 cross-compiled for aarch64-linux-musl", |f| {
+        Ok(cross_libs::glib(f, Aarch64)?.into())
+    });
+    r.add("aarch64-linux-musl-expat", "expat 2.5.0 cross-compiled for aarch64-linux-musl (CMake)", |f| {
+        Ok(cross_libs::expat(f, Aarch64)?.into())
+    });
+    r.add("aarch64-linux-musl-dbus", "D-Bus 1.14.10 cross-compiled for aarch64-linux-musl", |f| {
+        Ok(cross_libs::dbus(f, Aarch64)?.into())
+    });
+    r.add("aarch64-linux-musl-polkit", "polkit 122's libraries cross-compiled for aarch64-linux-musl", |f| {
+        Ok(cross_libs::polkit(f, Aarch64)?.into())
+    });
+    r.add("aarch64-linux-musl-libqmi", "libqmi 1.36.0 cross-compiled for the device (aarch64-linux-musl)", |f| {
+        Ok(modem::libqmi_for(f, Aarch64)?.into())
+    });
+    r.add(
+        "aarch64-linux-musl-modemmanager",
+        "ModemManager 1.24.0 cross-compiled for the device (aarch64-linux-musl)",
+        |f| Ok(modem::modemmanager_for(f, Aarch64)?.into()),
+    );
 }

@@ -18,6 +18,8 @@ use forge_engine::dsl::{ApkFile, Forge, Package, Source};
 use forge_engine::Result;
 
 use crate::bootstrap::{self, parse_lock, DebPin};
+use crate::cross::{self, CrossTarget};
+use crate::cross_libs;
 
 const LOCK: &str = include_str!("../data/debian-bookworm-amd64-modem-builddeps.lock");
 
@@ -173,14 +175,26 @@ pub fn modemmanager_flags() -> Vec<String> {
     flags
 }
 
+fn libqmi_source(f: &mut Forge) -> Result<Source> {
+    f.fetch(
+        "libqmi-1.36.0.tar.gz",
+        &["https://gitlab.freedesktop.org/mobile-broadband/libqmi/-/archive/1.36.0/libqmi-1.36.0.tar.gz"],
+        "sha256:e254fafdd916a78a27126e6d72ae436662487f59c7de84d4d40286059af89093",
+    )
+}
+
+fn modemmanager_source(f: &mut Forge) -> Result<Source> {
+    f.fetch(
+        "ModemManager-1.24.0.tar.gz",
+        &["https://gitlab.freedesktop.org/mobile-broadband/ModemManager/-/archive/1.24.0/ModemManager-1.24.0.tar.gz"],
+        "sha256:50e166bb24acb00bcaed814483920dfbc5b26d5424faee974b54c702e425a7c7",
+    )
+}
+
 /// libqmi 1.36.0 (`qmicli`, `qmi-network`, `qmi-firmware-update`, libqmi-glib).
 pub fn libqmi(f: &mut Forge) -> Result<Package> {
     f.memo("libqmi", |f| {
-        let src = f.fetch(
-            "libqmi-1.36.0.tar.gz",
-            &["https://gitlab.freedesktop.org/mobile-broadband/libqmi/-/archive/1.36.0/libqmi-1.36.0.tar.gz"],
-            "sha256:e254fafdd916a78a27126e6d72ae436662487f59c7de84d4d40286059af89093",
-        )?;
+        let src = libqmi_source(f)?;
         meson_package(f, "libqmi", LIBQMI_VERSION, &src, &[], &libqmi_flags(), LIBQMI_EPOCH)
     })
 }
@@ -189,22 +203,61 @@ pub fn libqmi(f: &mut Forge) -> Result<Package> {
 pub fn modemmanager(f: &mut Forge) -> Result<Package> {
     f.memo("modemmanager", |f| {
         let qmi = libqmi(f)?;
-        let src = f.fetch(
-            "ModemManager-1.24.0.tar.gz",
-            &["https://gitlab.freedesktop.org/mobile-broadband/ModemManager/-/archive/1.24.0/ModemManager-1.24.0.tar.gz"],
-            "sha256:50e166bb24acb00bcaed814483920dfbc5b26d5424faee974b54c702e425a7c7",
-        )?;
+        let src = modemmanager_source(f)?;
         meson_package(f, "modemmanager", MODEMMANAGER_VERSION, &src, &[&qmi], &modemmanager_flags(), MODEMMANAGER_EPOCH)
     })
 }
 
+/// `flags` for a build for the device: without udev (gudev), whose libudev neither
+/// Debian 12 nor this repository can build for musl (docs/modem.md, "Built for the
+/// device"). ModemManager then reads its udev rules itself, from `udevdir`.
+fn without_udev(flags: Vec<String>) -> Vec<String> {
+    flags.into_iter().map(|f| if f == "-Dudev=true" { "-Dudev=false".to_owned() } else { f }).collect()
+}
+
+/// libqmi 1.36.0 for `target`, cross-compiled with the musl toolchain against
+/// [`cross_libs`]' GLib: the device's build.
+pub fn libqmi_for(f: &mut Forge, target: CrossTarget) -> Result<Package> {
+    f.memo(&format!("libqmi-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let deps = cross_libs::libqmi_deps(f, target)?;
+        let src = libqmi_source(f)?;
+        let flags = cross_libs::meson_flags(&[]).into_iter().chain(without_udev(libqmi_flags())).collect::<Vec<_>>();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        cross_libs::package(f, &tc, "libqmi", LIBQMI_VERSION, &deps.iter().collect::<Vec<_>>())?
+            .source(&src)
+            .meson(&flags)
+            .source_date_epoch(LIBQMI_EPOCH)
+            .finish()
+    })
+}
+
+/// ModemManager 1.24.0 for `target` against [`libqmi_for`], cross-compiled like it.
+pub fn modemmanager_for(f: &mut Forge, target: CrossTarget) -> Result<Package> {
+    f.memo(&format!("modemmanager-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let mut deps = cross_libs::modemmanager_deps(f, target)?;
+        deps.push(libqmi_for(f, target)?);
+        let src = modemmanager_source(f)?;
+        let flags =
+            cross_libs::meson_flags(&[]).into_iter().chain(without_udev(modemmanager_flags())).collect::<Vec<_>>();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        cross_libs::package(f, &tc, "modemmanager", MODEMMANAGER_VERSION, &deps.iter().collect::<Vec<_>>())?
+            .source(&src)
+            .meson(&flags)
+            .source_date_epoch(MODEMMANAGER_EPOCH)
+            .finish()
+    })
+}
+
 /// libqmi as an apk, the package that replaces the old build's checkinstall deb (sign
-/// it with `forge build libqmi-apk --apk-key KEY.rsa`). Named as Alpine names it, so
+/// it with `forge build libqmi-apk --apk-key KEY.rsa`). For aarch64 (`--arch
+/// aarch64`) it packs the device's cross build ([`libqmi_for`]). Named as Alpine names it, so
 /// that apk takes it for Alpine's libqmi; its `so:` provides and depends come from the
 /// ELF files.
 pub fn libqmi_apk(f: &mut Forge) -> Result<ApkFile> {
     f.memo("libqmi-apk", |f| {
-        let tree = libqmi(f)?;
+        let tree = if f.arch() == "aarch64" { libqmi_for(f, CrossTarget::Aarch64)? } else { libqmi(f)? };
         let spec = ApkSpec {
             description: "QMI modem protocol helper library".into(),
             url: "https://www.freedesktop.org/wiki/Software/libqmi/".into(),
@@ -219,7 +272,7 @@ pub fn libqmi_apk(f: &mut Forge) -> Result<ApkFile> {
 /// [`libqmi_apk`] provides, so apk installs the two together.
 pub fn modemmanager_apk(f: &mut Forge) -> Result<ApkFile> {
     f.memo("modemmanager-apk", |f| {
-        let tree = modemmanager(f)?;
+        let tree = if f.arch() == "aarch64" { modemmanager_for(f, CrossTarget::Aarch64)? } else { modemmanager(f)? };
         let spec = ApkSpec {
             description: "Mobile broadband modem management service".into(),
             url: "https://www.freedesktop.org/wiki/Software/ModemManager/".into(),
@@ -281,6 +334,27 @@ mod tests {
     }
 
     #[test]
+    fn the_device_builds_cross_compile_with_the_old_options_but_udev() {
+        let mut f = Forge::new();
+        let mm = modemmanager_for(&mut f, CrossTarget::Aarch64).unwrap();
+        let qmi = libqmi_for(&mut f, CrossTarget::Aarch64).unwrap();
+        assert_eq!(mm.path().name(), "modemmanager-aarch64-linux-musl-1.24.0");
+        assert!(f.node(mm.node()).drv.inputs.contains(qmi.path()), "libqmi is not an input of ModemManager");
+        for (p, want) in [
+            (&qmi, &["'-Dqrtr=false'", "'-Dmbim_qmux=false'"][..]),
+            (&mm, &["'-Dpolkit=strict'", "'-Dplugin_quectel=enabled'"][..]),
+        ] {
+            let Builder::Run { script: s, .. } = &f.node(p.node()).drv.builder else { panic!("not a run step") };
+            for flag in
+                want.iter().chain(&["'--cross-file=/build/meson-cross.ini'", "'-Dudev=false'", "'--libdir=lib'"])
+            {
+                assert!(s.contains(flag), "{flag} missing from:\n{s}");
+            }
+            assert!(!s.contains("-Dudev=true"), "{s}");
+        }
+    }
+
+    #[test]
     fn the_modem_apks_pack_the_built_layers_under_alpines_package_names() {
         let mut f = Forge::new();
         for (apk, layer, file) in [
@@ -295,6 +369,13 @@ mod tests {
             assert_eq!(spec.arch, "x86_64", "the build's own system");
             assert!(spec.auto_deps, "so: entries come from the ELF files");
         }
+        // For the device, the same recipes pack the cross builds.
+        let mut f = Forge::for_system("aarch64-linux");
+        let apk = modemmanager_apk(&mut f).unwrap();
+        let device = modemmanager_for(&mut f, CrossTarget::Aarch64).unwrap();
+        assert!(f.node(apk.node()).drv.inputs.contains(device.path()));
+        let Builder::Builtin { args, .. } = &f.node(apk.node()).drv.builder else { panic!("not a builtin") };
+        assert_eq!(args["spec"]["arch"], "aarch64");
     }
 
     #[test]
