@@ -16,9 +16,10 @@
 //! `forge lock alpine-system`); while no lock is committed the image has only the
 //! minirootfs' packages. Layers forge compiles are stacked over the packages: on the
 //! device, the glibc runtime ([`crate::glibc`]) for the vendor blobs, which takes
-//! gcompat's place in the world (both own `/lib/ld-linux-aarch64.so.1`). Not in the
-//! image yet (see docs/alpine.md): ModemManager and qtwayland in their Alpine
-//! configurations (they need the lock) and magic.py's Python environment.
+//! gcompat's place in the world (both own `/lib/ld-linux-aarch64.so.1`), and libqmi
+//! and ModemManager cross-compiled with the musl toolchain ([`crate::modem`]), with
+//! an OpenRC service. Not in the image yet (see docs/alpine.md): qtwayland (it needs
+//! the lock) and magic.py's Python environment.
 //!
 //! The recipe takes a [`Release`], so tests run the same code on a fixture release.
 
@@ -96,10 +97,55 @@ pub fn release(arch: &str) -> Release {
 }
 
 /// The compiled layers of `arch`'s image: the device's vendor blobs need the glibc
-/// runtime (docs/glibc.md); a PC image has no such blobs.
+/// runtime (docs/glibc.md), and its modem the libqmi and ModemManager forge
+/// cross-compiles (docs/modem.md); a PC image has neither.
 fn layers_for(arch: &str) -> Vec<LayerRecipe> {
     match arch {
-        "aarch64" => vec![crate::glibc::glibc as LayerRecipe, crate::glibc::cxx_runtime],
+        "aarch64" => {
+            vec![crate::glibc::glibc as LayerRecipe, crate::glibc::cxx_runtime, device_libqmi, device_modemmanager]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn device_libqmi(f: &mut Forge) -> Result<Package> {
+    crate::modem::libqmi_for(f, crate::cross::CrossTarget::Aarch64)
+}
+
+fn device_modemmanager(f: &mut Forge) -> Result<Package> {
+    crate::modem::modemmanager_for(f, crate::cross::CrossTarget::Aarch64)
+}
+
+/// The OpenRC service of the ModemManager layer (Alpine's `modemmanager-openrc` is not
+/// installed: the world has no `modemmanager`). The old unit's command line
+/// (`--filter-policy=strict --debug`) plus `--report-kernel-event-auto-scan`: this
+/// build has no udev support, so ModemManager scans sysfs for modems itself.
+const MODEMMANAGER_INITD: &str = r#"#!/sbin/openrc-run
+name="ModemManager"
+description="Mobile broadband modem management service"
+supervisor=supervise-daemon
+command=/usr/sbin/ModemManager
+command_args="--filter-policy=strict --report-kernel-event-auto-scan --debug"
+output_log=/var/log/ModemManager.log
+error_log=/var/log/ModemManager.log
+
+depend() {
+	need dbus
+	after net
+}
+"#;
+
+/// What the image of `arch` adds around its compiled layers: on the device, the
+/// ModemManager service, enabled.
+fn services_for(arch: &str) -> Vec<Op> {
+    match arch {
+        "aarch64" => vec![
+            Op::Write { path: "/etc/init.d/modemmanager".into(), content: MODEMMANAGER_INITD.into(), mode: 0o755 },
+            Op::Symlink {
+                path: "/etc/runlevels/default/modemmanager".into(),
+                target: "/etc/init.d/modemmanager".into(),
+            },
+        ],
         _ => Vec::new(),
     }
 }
@@ -141,6 +187,7 @@ pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
         Op::MagicUnit { src: agnos.path().clone(), path: "userspace/files/magic.service".into() },
     ]);
     ops.extend(system_files(release));
+    ops.extend(services_for(&release.arch));
     ops.extend(device_layout(agnos.path()));
     let base = with_packages(f, release, &minirootfs)?;
     let args = serde_json::json!({
@@ -496,13 +543,18 @@ mod tests {
     }
 
     #[test]
-    fn the_device_image_stacks_the_glibc_runtime_in_place_of_gcompat() {
+    fn the_device_image_stacks_the_glibc_runtime_and_the_modem_stack() {
         let mut f = Forge::new();
         system(&mut f, &release("aarch64")).unwrap();
         let rootfs = f.nodes().iter().find(|n| n.drv.name == "agnos-rootfs-aarch64").unwrap();
         let json = rootfs.drv.canonical_json();
-        // glibc, then its C++ runtime: each layer copied whole to `/`.
-        for layer in ["glibc-2.36", "glibc-cxx-runtime-12.2.0"] {
+        // glibc, its C++ runtime, then the modem stack: each layer copied whole to `/`.
+        for layer in [
+            "glibc-2.36",
+            "glibc-cxx-runtime-12.2.0",
+            "libqmi-aarch64-linux-musl-1.36.0",
+            "modemmanager-aarch64-linux-musl-1.24.0",
+        ] {
             let node = f.nodes().iter().find(|n| n.drv.name == layer).expect("the layer is built");
             let path = &node.outputs["out"];
             assert!(rootfs.drv.inputs.contains(path), "the rootfs takes {layer}");
@@ -510,11 +562,13 @@ mod tests {
             assert!(json.contains(&copy), "{json}");
         }
         assert!(!release("aarch64").world.iter().any(|p| p == "gcompat"));
+        assert!(json.contains(r#""path":"/etc/runlevels/default/modemmanager""#), "{json}");
+        assert!(MODEMMANAGER_INITD.contains("--filter-policy=strict --report-kernel-event-auto-scan"));
 
         // A PC image has no vendor blobs: no glibc layer, and gcompat stays.
         let mut f = Forge::new();
         system(&mut f, &release("x86_64")).unwrap();
-        assert!(!f.nodes().iter().any(|n| n.drv.name.starts_with("glibc-")));
+        assert!(!f.nodes().iter().any(|n| n.drv.name.starts_with("glibc-") || n.drv.name.contains("linux-musl")));
         assert!(release("x86_64").world.iter().any(|p| p == "gcompat"));
     }
 

@@ -232,7 +232,7 @@ pub const TABLE: &[Row] = &[
         ubuntu: "libqmi-utils, modemmanager",
         alpine: &[],
         repo: "-",
-        note: "forge compiles libqmi 1.36.0 and ModemManager 1.22.0 (the package recipes) instead of taking Alpine's.",
+        note: "forge compiles libqmi 1.36.0 and ModemManager 1.24.0 (the package recipes; 1.22.0 is gone from the source pool) instead of taking Alpine's.",
     },
     Row {
         ubuntu: "systemd-resolved, libnss-myhostname",
