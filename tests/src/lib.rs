@@ -143,3 +143,14 @@ pub fn pyspdxtools() -> Option<PathBuf> {
     }
     found
 }
+
+/// The sorted names of the files in `dir` whose names end with `suffix`.
+pub fn file_names_ending(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a readable folder entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(suffix))
+        .collect();
+    names.sort();
+    names
+}

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use forge_tests::{forge, have_tool, nix_hash, run_ok, stdout, test_mirror};
+use forge_tests::{file_names_ending, forge, have_tool, nix_hash, run_ok, stdout, test_mirror};
 
 const C_OUTPUT: &str = "hello from C on aarch64-linux-musl: sum of squares 1..100 = 338350";
 const CXX_OUTPUT: &str = "hello from C++ on aarch64-linux-musl: caught, 10*9*8*7*6 = 30240";
@@ -118,7 +118,7 @@ fn cross_compiled_c_and_cxx_programs_run_under_qemu_aarch64() {
         }
         assert_eq!(qemu(&[Path::new("-L"), &sysroot, &exe]), want);
         // The device's way: the sysroot layer as the whole root, emulated by the sandbox.
-        assert_eq!(run_on_root(&store, "aarch64", &sysroot, &hello, &format!("/programs/usr/bin/{name}")), want);
+        assert_eq!(run_on_root(&store, "aarch64", &sysroot, &hello, &[&format!("/programs/usr/bin/{name}")]), want);
     }
 
     // The sysroot is a layer in the target's FHS, with the kernel's headers.
@@ -141,13 +141,13 @@ fn cross_compiled_c_and_cxx_programs_run_under_qemu_aarch64() {
     }
 }
 
-/// Runs `exe` (a path inside the sandbox) in forge's sandbox for `arch` with `root` as
-/// its root filesystem and `programs` mounted at /programs.
-fn run_on_root(store: &Path, arch: &str, root: &Path, programs: &Path, exe: &str) -> String {
+/// Runs `argv` (its program a path inside the sandbox) in forge's sandbox for `arch`
+/// with `root` as its root filesystem and `programs` mounted at /programs.
+fn run_on_root(store: &Path, arch: &str, root: &Path, programs: &Path, argv: &[&str]) -> String {
     let mut cmd = forge(store);
     cmd.args(["sandbox", "--arch", arch, "--root"]).arg(root);
     cmd.arg("--ro").arg(format!("{}:/programs", programs.display()));
-    cmd.args(["--", exe]);
+    cmd.arg("--").args(argv);
     stdout(&run_ok(&mut cmd))
 }
 
@@ -172,13 +172,73 @@ fn native_x86_64_musl_programs_run_on_their_own_sysroot() {
     for (name, want) in [("hello-c", X86_C_OUTPUT), ("hello-cxx", X86_CXX_OUTPUT)] {
         let exe = bin.join(name);
         assert!(readelf("-l", &exe).contains("[Requesting program interpreter: /lib/ld-musl-x86_64.so.1]"));
-        assert_eq!(run_on_root(&store, "x86_64", &sysroot, &hello, &format!("/programs/usr/bin/{name}")), want);
+        assert_eq!(run_on_root(&store, "x86_64", &sysroot, &hello, &[&format!("/programs/usr/bin/{name}")]), want);
     }
     assert!(sysroot.join("usr/lib/libstdc++.so.6").exists());
     assert!(!sysroot.join("usr/lib64").exists(), "gcc's lib64 is folded into usr/lib");
     assert!(gcc.join("usr/bin/x86_64-linux-musl-g++").is_file());
 
     for path in [&gcc, &sysroot, &hello] {
+        assert_nar_hash_is_nix_hash(&store, path);
+    }
+}
+
+/// The device's modem stack: libqmi and ModemManager cross-compiled for
+/// aarch64-linux-musl against GLib, D-Bus and polkit cross-compiled from source, each
+/// its own layer. The layers merged over the sysroot make a root on which the programs
+/// run under emulation and pass `forge abi check`.
+#[test]
+fn the_modem_stack_cross_compiles_for_the_device_and_runs_under_qemu() {
+    if !enabled() {
+        return;
+    }
+    let Some(mirror) = test_mirror() else { return };
+    let (_tmp, store) = store_root();
+    let started = std::time::Instant::now();
+    let mm = build(&store, &mirror, "aarch64-linux-musl-modemmanager");
+    eprintln!("aarch64-linux-musl-modemmanager: built in {:?}", started.elapsed());
+    let layers: Vec<PathBuf> = ["sysroot", "zlib", "libffi", "pcre2", "glib", "expat", "dbus", "polkit", "libqmi"]
+        .iter()
+        .map(|name| build(&store, &mirror, &format!("aarch64-linux-musl-{name}")))
+        .chain([mm.clone()])
+        .collect();
+    let root = tempfile::tempdir().unwrap();
+    for layer in &layers {
+        run_ok(Command::new("cp").arg("-a").arg(format!("{}/.", layer.display())).arg(root.path()));
+        run_ok(Command::new("chmod").args(["-R", "u+w"]).arg(root.path()));
+    }
+
+    let daemon = mm.join("usr/sbin/ModemManager");
+    assert!(readelf("-h", &daemon).contains("AArch64"));
+    assert!(readelf("-l", &daemon).contains("[Requesting program interpreter: /lib/ld-musl-aarch64.so.1]"));
+    let dynamic = readelf("-d", &daemon);
+    for lib in ["libqmi-glib.so.5", "libpolkit-gobject-1.so.0", "libgio-2.0.so.0", "libglib-2.0.so.0", "libc.so"] {
+        assert!(dynamic.contains(&format!("Shared library: [{lib}]")), "ModemManager lacks {lib}:\n{dynamic}");
+    }
+    assert!(!dynamic.contains("libgudev"), "the device build has no udev support");
+    let plugins = file_names_ending(&mm.join("usr/lib/ModemManager"), ".so");
+    assert_eq!(plugins, ["libmm-plugin-generic.so", "libmm-plugin-quectel.so", "libmm-shared-quectel.so"]);
+
+    for (exe, want) in [
+        ("usr/sbin/ModemManager", "ModemManager 1.24.0"),
+        ("usr/bin/mmcli", "mmcli 1.24.0"),
+        ("usr/bin/qmicli", "qmicli 1.36.0"),
+    ] {
+        let out = qemu(&[Path::new("-L"), root.path(), &root.path().join(exe), Path::new("--version")]);
+        assert_eq!(out.lines().next(), Some(want), "{exe} --version under qemu-aarch64-static -L");
+        // The device's way: the merged layers as the whole root, emulated by the sandbox.
+        let out = run_on_root(&store, "aarch64", root.path(), root.path(), &[&format!("/{exe}"), "--version"]);
+        assert_eq!(out.lines().next(), Some(want), "{exe} --version in forge's sandbox");
+        let check = forge(&store)
+            .args(["abi", "check", "--root"])
+            .arg(root.path())
+            .arg("--in-root")
+            .arg(format!("/{exe}"))
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "abi check of {exe}:\n{}", String::from_utf8_lossy(&check.stdout));
+    }
+    for path in &layers[1..] {
         assert_nar_hash_is_nix_hash(&store, path);
     }
 }

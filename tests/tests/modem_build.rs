@@ -268,12 +268,7 @@ fn libqmi_and_modemmanager_build_offline_run_in_the_sandbox_and_rebuild_bit_for_
         &["libmm-glib.so.0", "libqmi-glib.so.5", "libgudev-1.0.so.0", "libpolkit-gobject-1.so.0", "libglib-2.0.so.0"],
     );
     assert!(!needed(&daemon).iter().any(|n| n.starts_with("libsystemd") || n.starts_with("libmbim")));
-    let mut plugins: Vec<String> = fs::read_dir(mm.join("usr/lib/ModemManager"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".so"))
-        .collect();
-    plugins.sort();
+    let plugins = file_names_ending(&mm.join("usr/lib/ModemManager"), ".so");
     assert_eq!(plugins, ["libmm-plugin-generic.so", "libmm-plugin-quectel.so", "libmm-shared-quectel.so"]);
     assert!(!mm.join("usr/lib/systemd").exists() && !mm.join("lib/systemd").exists());
 
