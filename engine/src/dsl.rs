@@ -196,6 +196,24 @@ impl Forge {
         self.system.trim_end_matches("-linux")
     }
 
+    /// Declares what `declare` declares with run steps for `system` instead of the
+    /// graph's own, then restores it: for steps that run on the build machine
+    /// whatever the graph targets (cross compilers, and what they compile). Without
+    /// it, an aarch64 graph would declare the x86_64 cross toolchain as aarch64 steps:
+    /// other hashes, built again.
+    ///
+    /// ```
+    /// let mut f = forge_engine::dsl::Forge::for_system("aarch64-linux");
+    /// let inner = f.on_system("x86_64-linux", |f| Ok(f.arch().to_owned())).unwrap();
+    /// assert_eq!((inner.as_str(), f.arch()), ("x86_64", "aarch64"));
+    /// ```
+    pub fn on_system<T>(&mut self, system: &str, declare: impl FnOnce(&mut Forge) -> Result<T>) -> Result<T> {
+        let own = std::mem::replace(&mut self.system, system.to_owned());
+        let result = declare(self);
+        self.system = own;
+        result
+    }
+
     /// Every node, in declaration order (a topological order).
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
@@ -283,7 +301,9 @@ impl Forge {
         key: &str,
         f: impl FnOnce(&mut Forge) -> Result<T>,
     ) -> Result<T> {
-        if let Some(v) = self.memo.get(key) {
+        // Per system: the same recipe declared for two systems is two nodes.
+        let memo_key = format!("{}/{key}", self.system);
+        if let Some(v) = self.memo.get(&memo_key) {
             return v.downcast_ref::<T>().cloned().ok_or_else(|| Error::Recipe {
                 recipe: key.to_owned(),
                 why: "memoized under the same key with two different result types".into(),
@@ -298,7 +318,7 @@ impl Forge {
         let result = f(self);
         self.in_progress.pop();
         let value = result?;
-        self.memo.insert(key.to_owned(), Box::new(value.clone()));
+        self.memo.insert(memo_key, Box::new(value.clone()));
         Ok(value)
     }
 
@@ -576,6 +596,24 @@ mod tests {
         let b = libfoo(&mut f).unwrap();
         assert_eq!(a, b);
         assert_eq!(f.nodes().len(), 1);
+    }
+
+    #[test]
+    fn a_recipe_declared_on_another_system_is_memoized_apart_and_the_system_comes_back() {
+        fn step(f: &mut Forge) -> Result<Package> {
+            f.memo("step", |f| {
+                let step =
+                    RunStep { name: "step", sysroot: vec![], inputs: vec![], script: "true", env: BTreeMap::new() };
+                f.run(step)
+            })
+        }
+        let mut f = Forge::for_system("aarch64-linux");
+        let own = step(&mut f).unwrap();
+        let build = f.on_system("x86_64-linux", step).unwrap();
+        assert_ne!(own, build);
+        assert_eq!(f.node(build.node()).drv.system, "x86_64-linux");
+        assert_eq!(f.on_system("x86_64-linux", step).unwrap(), build);
+        assert_eq!(f.system(), "aarch64-linux");
     }
 
     #[test]

@@ -544,7 +544,7 @@ mod tests {
 
     #[test]
     fn the_device_image_stacks_the_glibc_runtime_and_the_modem_stack() {
-        let mut f = Forge::new();
+        let mut f = Forge::for_system("aarch64-linux");
         system(&mut f, &release("aarch64")).unwrap();
         let rootfs = f.nodes().iter().find(|n| n.drv.name == "agnos-rootfs-aarch64").unwrap();
         let json = rootfs.drv.canonical_json();
@@ -562,6 +562,11 @@ mod tests {
             assert!(json.contains(&copy), "{json}");
         }
         assert!(!release("aarch64").world.iter().any(|p| p == "gcompat"));
+        // Compiled on the build machine: the same store paths as an x86_64 graph's.
+        let mut host = Forge::for_system("x86_64-linux");
+        for layer in [device_modemmanager(&mut host).unwrap(), crate::glibc::glibc(&mut host).unwrap()] {
+            assert!(rootfs.drv.inputs.contains(layer.path()), "{} is declared again for aarch64", layer.path());
+        }
         assert!(json.contains(r#""path":"/etc/runlevels/default/modemmanager""#), "{json}");
         assert!(MODEMMANAGER_INITD.contains("--filter-policy=strict --report-kernel-event-auto-scan"));
 

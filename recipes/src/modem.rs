@@ -218,35 +218,40 @@ fn without_udev(flags: Vec<String>) -> Vec<String> {
 /// libqmi 1.36.0 for `target`, cross-compiled with the musl toolchain against
 /// [`cross_libs`]' GLib: the device's build.
 pub fn libqmi_for(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.memo(&format!("libqmi-{}", target.triple()), |f| {
-        let tc = cross::toolchain(f, target)?;
-        let deps = cross_libs::libqmi_deps(f, target)?;
-        let src = libqmi_source(f)?;
-        let flags = cross_libs::meson_flags(&[]).into_iter().chain(without_udev(libqmi_flags())).collect::<Vec<_>>();
-        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        cross_libs::package(f, &tc, "libqmi", LIBQMI_VERSION, &deps.iter().collect::<Vec<_>>())?
-            .source(&src)
-            .meson(&flags)
-            .source_date_epoch(LIBQMI_EPOCH)
-            .finish()
+    f.on_system(cross::BUILD_SYSTEM, |f| {
+        f.memo(&format!("libqmi-{}", target.triple()), |f| {
+            let tc = cross::toolchain(f, target)?;
+            let deps = cross_libs::libqmi_deps(f, target)?;
+            let src = libqmi_source(f)?;
+            let flags =
+                cross_libs::meson_flags(&[]).into_iter().chain(without_udev(libqmi_flags())).collect::<Vec<_>>();
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            cross_libs::package(f, &tc, "libqmi", LIBQMI_VERSION, &deps.iter().collect::<Vec<_>>())?
+                .source(&src)
+                .meson(&flags)
+                .source_date_epoch(LIBQMI_EPOCH)
+                .finish()
+        })
     })
 }
 
 /// ModemManager 1.24.0 for `target` against [`libqmi_for`], cross-compiled like it.
 pub fn modemmanager_for(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.memo(&format!("modemmanager-{}", target.triple()), |f| {
-        let tc = cross::toolchain(f, target)?;
-        let mut deps = cross_libs::modemmanager_deps(f, target)?;
-        deps.push(libqmi_for(f, target)?);
-        let src = modemmanager_source(f)?;
-        let flags =
-            cross_libs::meson_flags(&[]).into_iter().chain(without_udev(modemmanager_flags())).collect::<Vec<_>>();
-        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        cross_libs::package(f, &tc, "modemmanager", MODEMMANAGER_VERSION, &deps.iter().collect::<Vec<_>>())?
-            .source(&src)
-            .meson(&flags)
-            .source_date_epoch(MODEMMANAGER_EPOCH)
-            .finish()
+    f.on_system(cross::BUILD_SYSTEM, |f| {
+        f.memo(&format!("modemmanager-{}", target.triple()), |f| {
+            let tc = cross::toolchain(f, target)?;
+            let mut deps = cross_libs::modemmanager_deps(f, target)?;
+            deps.push(libqmi_for(f, target)?);
+            let src = modemmanager_source(f)?;
+            let flags =
+                cross_libs::meson_flags(&[]).into_iter().chain(without_udev(modemmanager_flags())).collect::<Vec<_>>();
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            cross_libs::package(f, &tc, "modemmanager", MODEMMANAGER_VERSION, &deps.iter().collect::<Vec<_>>())?
+                .source(&src)
+                .meson(&flags)
+                .source_date_epoch(MODEMMANAGER_EPOCH)
+                .finish()
+        })
     })
 }
 
