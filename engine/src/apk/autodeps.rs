@@ -56,13 +56,37 @@ pub fn scan(entries: &[BuildEntry], pkgver: &str, arch: &str, what: &str) -> Res
     for cmd in commands(entries) {
         provides.push(dep(&format!("cmd:{cmd}={pkgver}"), what)?);
     }
-    let needed: BTreeSet<&str> = elves.iter().flat_map(|(_, elf)| elf.needed.iter().map(String::as_str)).collect();
+    let needed: BTreeSet<String> = elves
+        .iter()
+        .flat_map(|(_, elf)| elf.needed.iter().map(|n| alpine_soname(n, elf.interpreter.as_deref(), arch)))
+        .collect();
     let depends = needed
         .into_iter()
-        .filter(|n| !sonames.contains_key(*n))
+        .filter(|n| !sonames.contains_key(n))
         .map(|n| dep(&format!("so:{n}"), what))
         .collect::<Result<Vec<_>>>()?;
     Ok(AutoDeps { provides, depends })
+}
+
+/// The libraries musl's loader answers with itself (`reserved` in its dynlink.c):
+/// `libc.so`, `libm.so.6`, `libpthread.so.0`, ... all name musl's libc.
+const MUSL_RESERVED: &[&str] = &["c", "pthread", "rt", "m", "dl", "util", "xnet"];
+
+/// The soname Alpine's packages provide for `needed`, in an ELF file with
+/// `interpreter` of a package for `arch`. What a stock musl toolchain (forge's cross
+/// gcc) links needs `libc.so`, musl's own soname; Alpine's musl is
+/// `libc.musl-<arch>.so.1` and provides only that, so a dependency on `so:libc.so`
+/// could never be met. A program musl's loader loads gets Alpine's name for every name
+/// the loader answers with libc; a library (no interpreter) for `libc.so` only, as
+/// glibc's libraries in a package need `libc.so.6` and `libm.so.6`.
+fn alpine_soname(needed: &str, interpreter: Option<&str>, arch: &str) -> String {
+    let musl_arch = interpreter.and_then(|i| i.strip_prefix("/lib/ld-musl-")).and_then(|i| i.strip_suffix(".so.1"));
+    let stem = needed.strip_prefix("lib").and_then(|n| n.split_once(".so")).map(|(stem, _)| stem);
+    match (musl_arch, stem) {
+        (Some(musl_arch), Some(stem)) if MUSL_RESERVED.contains(&stem) => format!("libc.musl-{musl_arch}.so.1"),
+        (None, _) if interpreter.is_none() && needed == "libc.so" => format!("libc.musl-{arch}.so.1"),
+        _ => needed.to_owned(),
+    }
 }
 
 fn dep(text: &str, what: &str) -> Result<Dep> {

@@ -73,3 +73,18 @@ fn a_package_without_elf_files_has_only_its_commands() {
     assert_eq!(names(&found.provides), ["cmd:hello=2-r1"]);
     assert!(found.depends.is_empty());
 }
+
+#[test]
+fn musl_files_depend_on_alpines_musl_soname_not_on_libc_so() {
+    let musl = Some("/lib/ld-musl-aarch64.so.1");
+    assert_eq!(alpine_soname("libc.so", musl, "aarch64"), "libc.musl-aarch64.so.1");
+    assert_eq!(alpine_soname("libpthread.so.0", musl, "aarch64"), "libc.musl-aarch64.so.1");
+    assert_eq!(alpine_soname("libm.so.6", Some("/lib/ld-musl-x86_64.so.1"), "x86_64"), "libc.musl-x86_64.so.1");
+    // A library has no interpreter: musl's soname is the sign.
+    assert_eq!(alpine_soname("libc.so", None, "aarch64"), "libc.musl-aarch64.so.1");
+    // Other libraries, and glibc's libc and libm, keep their names.
+    assert_eq!(alpine_soname("libcrypto.so.3", musl, "aarch64"), "libcrypto.so.3");
+    assert_eq!(alpine_soname("libglib-2.0.so.0", musl, "aarch64"), "libglib-2.0.so.0");
+    assert_eq!(alpine_soname("libc.so.6", Some("/lib/ld-linux-aarch64.so.1"), "aarch64"), "libc.so.6");
+    assert_eq!(alpine_soname("libm.so.6", None, "aarch64"), "libm.so.6");
+}
