@@ -155,7 +155,7 @@ fn prepare_script(target: CrossTarget) -> String {
 /// build-machine tools (meson, ninja, pkg-config, python, GLib's code generators) as the
 /// root, the `prepare` phase set, and `CC`/`CXX` bound to [`SYSROOT`] and pkg-config to
 /// its `.pc` files. Autotools builds add [`CrossToolchain::configure_flags`]; meson
-/// builds add `--cross-file` ([`meson_flags`]).
+/// builds go through [`meson`].
 pub fn package<'f>(
     f: &'f mut Forge,
     tc: &CrossToolchain,
@@ -195,11 +195,24 @@ fn autotools<'f>(b: PackageBuilder<'f>, tc: &CrossToolchain, flags: &[&str]) -> 
 /// busybox's `find` has no `-delete`.
 const DROP_LIBTOOL_ARCHIVES: &str = "find \"$out\" -name '*.la' -exec rm -f {} +";
 
-/// `flags` after meson's `--cross-file`.
-pub fn meson_flags(flags: &[&str]) -> Vec<String> {
+/// A meson build for the target: `--cross-file` before `flags`, and an install that
+/// puts back what landed under [`SYSROOT`]. pkg-config prefixes every absolute path
+/// it prints with the sysroot, directory variables included, so a project that
+/// installs into one (ModemManager into polkit's `policydir`) would install under
+/// `$out/build/sysroot/usr/...`.
+pub fn meson<'f>(b: PackageBuilder<'f>, flags: &[&str]) -> PackageBuilder<'f> {
     let mut all = vec![format!("--cross-file={MESON_CROSS_FILE}")];
     all.extend(flags.iter().map(|f| f.to_string()));
-    all
+    b.meson(&strs(&all)).phase(
+        "install",
+        &format!(
+            "DESTDIR=\"$out\" meson install -C build\n\
+             if [ -d \"$out{SYSROOT}\" ]; then\n\
+             \x20 cp -R \"$out{SYSROOT}/.\" \"$out/\"\n\
+             \x20 rm -rf \"$out/build\"\n\
+             fi"
+        ),
+    )
 }
 
 fn strs(flags: &[String]) -> Vec<&str> {
@@ -251,20 +264,18 @@ pub fn pcre2(f: &mut Forge, target: CrossTarget) -> Result<Package> {
 
 /// GLib's meson options for the device: no libmount, SELinux, sysprof, translations,
 /// tests or manuals; musl's own iconv.
-pub fn glib_flags() -> Vec<String> {
-    meson_flags(&[
-        "--libdir=lib",
-        "-Dlibmount=disabled",
-        "-Dselinux=disabled",
-        "-Dsysprof=disabled",
-        "-Dlibelf=disabled",
-        "-Dnls=disabled",
-        "-Dtests=false",
-        "-Dinstalled_tests=false",
-        "-Dman=false",
-        "-Dgtk_doc=false",
-    ])
-}
+pub const GLIB_FLAGS: &[&str] = &[
+    "--libdir=lib",
+    "-Dlibmount=disabled",
+    "-Dselinux=disabled",
+    "-Dsysprof=disabled",
+    "-Dlibelf=disabled",
+    "-Dnls=disabled",
+    "-Dtests=false",
+    "-Dinstalled_tests=false",
+    "-Dman=false",
+    "-Dgtk_doc=false",
+];
 
 /// GLib 2.74.6 (glib, gobject, gio, gmodule) on zlib, libffi and PCRE2.
 pub fn glib(f: &mut Forge, target: CrossTarget) -> Result<Package> {
@@ -273,11 +284,8 @@ pub fn glib(f: &mut Forge, target: CrossTarget) -> Result<Package> {
             let tc = cross::toolchain(f, target)?;
             let deps = [zlib(f, target)?, libffi(f, target)?, pcre2(f, target)?];
             let src = GLIB.fetch(f)?;
-            package(f, &tc, "glib", "2.74.6", &deps.iter().collect::<Vec<_>>())?
-                .source(&src)
-                .meson(&strs(&glib_flags()))
-                .source_date_epoch(1_677_161_231)
-                .finish()
+            let b = package(f, &tc, "glib", "2.74.6", &deps.iter().collect::<Vec<_>>())?.source(&src);
+            meson(b, GLIB_FLAGS).source_date_epoch(1_677_161_231).finish()
         })
     })
 }
@@ -367,7 +375,7 @@ pub fn polkit(f: &mut Forge, target: CrossTarget) -> Result<Package> {
             let deps = [glib(f, target)?, expat(f, target)?, zlib(f, target)?, libffi(f, target)?, pcre2(f, target)?];
             let src = POLKIT.fetch(f)?;
             let patch = f.text("polkit-122-libs-only-install.patch", POLKIT_LIBS_ONLY_PATCH)?;
-            let flags = meson_flags(&[
+            let flags = [
                 "--libdir=lib",
                 "-Dlibs-only=true",
                 "-Dauthfw=shadow",
@@ -376,13 +384,9 @@ pub fn polkit(f: &mut Forge, target: CrossTarget) -> Result<Package> {
                 "-Dgtk_doc=false",
                 "-Dexamples=false",
                 "-Dtests=false",
-            ]);
-            package(f, &tc, "polkit", "122", &deps.iter().collect::<Vec<_>>())?
-                .source(&src)
-                .patch(&patch)
-                .meson(&strs(&flags))
-                .source_date_epoch(1_666_786_344)
-                .finish()
+            ];
+            let b = package(f, &tc, "polkit", "122", &deps.iter().collect::<Vec<_>>())?.source(&src).patch(&patch);
+            meson(b, &flags).source_date_epoch(1_666_786_344).finish()
         })
     })
 }
@@ -441,6 +445,8 @@ mod tests {
         let prepare = s.find("# prepare").unwrap();
         assert!(prepare < s.find("meson setup").unwrap(), "{s}");
         assert!(s.contains("'--cross-file=/build/meson-cross.ini'") && s.contains("'-Dlibmount=disabled'"), "{s}");
+        // What pkg-config's sysroot prefix sent under /build/sysroot is put back.
+        assert!(s.contains("cp -R \"$out/build/sysroot/.\" \"$out/\""), "{s}");
         assert_eq!(glib.path().name(), "glib-aarch64-linux-musl-2.74.6");
     }
 

@@ -223,14 +223,10 @@ pub fn libqmi_for(f: &mut Forge, target: CrossTarget) -> Result<Package> {
             let tc = cross::toolchain(f, target)?;
             let deps = cross_libs::libqmi_deps(f, target)?;
             let src = libqmi_source(f)?;
-            let flags =
-                cross_libs::meson_flags(&[]).into_iter().chain(without_udev(libqmi_flags())).collect::<Vec<_>>();
+            let flags = without_udev(libqmi_flags());
             let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-            cross_libs::package(f, &tc, "libqmi", LIBQMI_VERSION, &deps.iter().collect::<Vec<_>>())?
-                .source(&src)
-                .meson(&flags)
-                .source_date_epoch(LIBQMI_EPOCH)
-                .finish()
+            let b = cross_libs::package(f, &tc, "libqmi", LIBQMI_VERSION, &deps.iter().collect::<Vec<_>>())?;
+            cross_libs::meson(b.source(&src), &flags).source_date_epoch(LIBQMI_EPOCH).finish()
         })
     })
 }
@@ -243,14 +239,11 @@ pub fn modemmanager_for(f: &mut Forge, target: CrossTarget) -> Result<Package> {
             let mut deps = cross_libs::modemmanager_deps(f, target)?;
             deps.push(libqmi_for(f, target)?);
             let src = modemmanager_source(f)?;
-            let flags =
-                cross_libs::meson_flags(&[]).into_iter().chain(without_udev(modemmanager_flags())).collect::<Vec<_>>();
+            let flags = without_udev(modemmanager_flags());
             let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-            cross_libs::package(f, &tc, "modemmanager", MODEMMANAGER_VERSION, &deps.iter().collect::<Vec<_>>())?
-                .source(&src)
-                .meson(&flags)
-                .source_date_epoch(MODEMMANAGER_EPOCH)
-                .finish()
+            let b =
+                cross_libs::package(f, &tc, "modemmanager", MODEMMANAGER_VERSION, &deps.iter().collect::<Vec<_>>())?;
+            cross_libs::meson(b.source(&src), &flags).source_date_epoch(MODEMMANAGER_EPOCH).finish()
         })
     })
 }

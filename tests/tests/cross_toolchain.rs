@@ -216,6 +216,9 @@ fn the_modem_stack_cross_compiles_for_the_device_and_runs_under_qemu() {
         assert!(dynamic.contains(&format!("Shared library: [{lib}]")), "ModemManager lacks {lib}:\n{dynamic}");
     }
     assert!(!dynamic.contains("libgudev"), "the device build has no udev support");
+    // Installed where the device reads it, not under the build's sysroot path.
+    assert!(mm.join("usr/share/polkit-1/actions/org.freedesktop.ModemManager1.policy").is_file());
+    assert!(!mm.join("build").exists(), "files installed under /build/sysroot");
     let plugins = file_names_ending(&mm.join("usr/lib/ModemManager"), ".so");
     assert_eq!(plugins, ["libmm-plugin-generic.so", "libmm-plugin-quectel.so", "libmm-shared-quectel.so"]);
 
