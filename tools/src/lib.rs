@@ -125,15 +125,22 @@ fn message(err: &anyhow::Error) -> String {
 
 /// Runs the command line over the recipes this repository ships.
 pub fn main() -> ExitCode {
-    main_with(forge_recipes::registry())
+    main_lazy(forge_recipes::registry)
 }
 
 /// Runs the command line over `registry`: the entry point for a crate of private
 /// recipes, which gets the same commands as `forge`.
 pub fn main_with(registry: Registry) -> ExitCode {
+    main_lazy(move || registry)
+}
+
+/// Runs the command line, building the registry only for a command that reads
+/// recipes: `forge sandbox` starts once per sandbox and needs none (declaring
+/// forge's recipes is about 30 000 instructions and dozens of allocations).
+fn main_lazy(registry: impl FnOnce() -> Registry) -> ExitCode {
     // forge re-executes itself as the sandbox helper: that must happen before anything else.
     forge_engine::sandbox::enter_helper_if_requested();
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -144,7 +151,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
     if let Err(e) = forge_engine::sandbox::cancel_runs_on_signals() {
         eprintln!("warning: cannot hook Ctrl-C: {e}");
     }
-    match run(cli, &registry) {
+    match run(cli, registry) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", message(&err));
@@ -153,18 +160,28 @@ pub fn main_with(registry: Registry) -> ExitCode {
     }
 }
 
-fn run(cli: Cli, registry: &Registry) -> anyhow::Result<ExitCode> {
+/// `Cli::try_parse`, except that clap's command tree is not freed afterwards: the
+/// process ends soon, and dropping the tree is ~60 000 instructions of `free`
+/// (a fifth of the parse) at every start, `forge sandbox`'s included.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut command = std::mem::ManuallyDrop::new(Cli::command());
+    let mut matches = command.try_get_matches_from_mut(std::env::args_os())?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))
+}
+
+fn run(cli: Cli, registry: impl FnOnce() -> Registry) -> anyhow::Result<ExitCode> {
     let store = || cmd::store::open_store(cli.store.clone());
     match cli.command {
-        Command::Build(a) => cmd::build::build(&store()?, registry, a),
-        Command::Show(a) => cmd::build::show(&store()?, registry, a),
-        Command::Why(a) => cmd::build::why(&store()?, registry, a),
-        Command::Log(a) => cmd::build::log(&store()?, registry, a),
-        Command::Lock(a) => cmd::lock::lock(registry, a),
-        Command::Shell(a) => cmd::shell::shell(&store()?, registry, a),
-        Command::Vendor(a) => cmd::build::vendor(&store()?, registry, a),
-        Command::Verify(a) => cmd::verify::verify(cli.store.clone(), registry, a),
-        Command::List => cmd::build::list(registry),
+        Command::Build(a) => cmd::build::build(&store()?, &registry(), a),
+        Command::Show(a) => cmd::build::show(&store()?, &registry(), a),
+        Command::Why(a) => cmd::build::why(&store()?, &registry(), a),
+        Command::Log(a) => cmd::build::log(&store()?, &registry(), a),
+        Command::Lock(a) => cmd::lock::lock(&registry(), a),
+        Command::Shell(a) => cmd::shell::shell(&store()?, &registry(), a),
+        Command::Vendor(a) => cmd::build::vendor(&store()?, &registry(), a),
+        Command::Verify(a) => cmd::verify::verify(cli.store.clone(), &registry(), a),
+        Command::List => cmd::build::list(&registry()),
         Command::Hash(c) => c.run(),
         Command::Store(c) => c.run(cli.store),
         Command::Image(c) => c.run(),

@@ -96,8 +96,8 @@ pub struct SandboxArgs {
 
 impl SandboxArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
+        // Ctrl-C and SIGTERM already cancel runs: the CLI's main hooked them.
         let spec = self.spec()?;
-        sandbox::cancel_runs_on_signals()?;
         let outcome = sandbox::run(&spec, &mut Inherit)?;
         if let Some(dir) = &outcome.kept_build_dir {
             eprintln!("forge: build directory kept at {}", dir.display());
