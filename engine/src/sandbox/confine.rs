@@ -38,9 +38,6 @@ struct Prepared {
     cpus: Option<nix::sched::CpuSet>,
 }
 
-/// Stack for the child between clone and exec: a few shallow calls.
-const CHILD_STACK: usize = 64 << 10;
-
 /// Starts the builder: prepared here, confined and exec'd in a vfork-like child (in
 /// a new session on `terminal`, the slave of the sandbox's pty, when the run has
 /// one). A failure after the clone is reported by the child on the status fd.
@@ -53,15 +50,12 @@ pub(crate) fn spawn_builder(req: &Request, terminal: Option<RawFd>) -> Result<Pi
         // SAFETY: arg is the &Plan below, alive while init waits (CLONE_VFORK).
         unsafe { confine_and_exec(&*(arg as *const Plan)) }
     }
-    let mut stack = vec![0u8; CHILD_STACK];
-    // SAFETY: the top of our own buffer, rounded down to the 16 bytes the ABI wants.
-    let top = unsafe { stack.as_mut_ptr().add(CHILD_STACK) };
-    let top = (top as usize & !15) as *mut libc::c_void;
+    let stack = sys::ChildStack::new().map_err(|e| Failure::new(Step::Fork, e))?;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
     // SAFETY: the child runs `trampoline` on `stack`, reads only `plan`, and ends in
     // execve or _exit; CLONE_VFORK keeps both alive until then. Init blocks its
     // watched signals, so no handler runs in the child before it resets them.
-    let pid = unsafe { libc::clone(trampoline, top, flags, &plan as *const Plan as *mut libc::c_void) };
+    let pid = unsafe { libc::clone(trampoline, stack.top(), flags, &plan as *const Plan as *mut libc::c_void) };
     if pid < 0 {
         return Err(Failure::new(Step::Fork, Errno::last()));
     }

@@ -133,9 +133,6 @@ fn dev_null() -> Result<OwnedFd, SandboxError> {
     Ok(OwnedFd::from(file))
 }
 
-/// Stack for the child between clone and exec: it runs few, shallow calls.
-const CHILD_STACK: usize = 64 << 10;
-
 /// clone(CLONE_VM | CLONE_VFORK) as posix_spawn does: the child borrows this address
 /// space (no page tables copied, however large the scheduler's heap) on its own stack,
 /// and this thread waits until it has exec'd. Every signal stays blocked in the child
@@ -145,15 +142,12 @@ fn clone_vfork(plan: &ChildPlan) -> Result<Pid, Errno> {
         // SAFETY: arg is the &ChildPlan passed below, alive while the parent waits.
         unsafe { child_main(&*(arg as *const ChildPlan)) }
     }
-    let mut stack = vec![0u8; CHILD_STACK];
-    // SAFETY: the top of our own buffer, rounded down to the 16 bytes the ABI wants.
-    let top = unsafe { stack.as_mut_ptr().add(CHILD_STACK) };
-    let top = (top as usize & !15) as *mut libc::c_void;
+    let stack = super::sys::ChildStack::new()?;
     let old = block_all_signals();
     let flags = NAMESPACES | libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
     // SAFETY: the child runs `trampoline` on `stack`, touches only `plan` and its own
     // stack, and ends in execve or _exit; CLONE_VFORK keeps both alive until then.
-    let pid = unsafe { libc::clone(trampoline, top, flags, plan as *const ChildPlan as *mut libc::c_void) };
+    let pid = unsafe { libc::clone(trampoline, stack.top(), flags, plan as *const ChildPlan as *mut libc::c_void) };
     let errno = Errno::last();
     restore_signals(&old);
     drop(stack);
@@ -220,13 +214,17 @@ fn clone_fork(plan: &ChildPlan, req: &Request) -> Result<Pid, Errno> {
 /// a build that read them would depend on the host. (/proc/1/environ is unreadable
 /// anyway: init is not dumpable.) The areas come from /proc/self/stat (fields 48-51).
 fn hide_command_line() {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    // One read into the stack: the line is well under 1 KiB (a 16-byte name and 50
+    // numbers), and init's heap pages are copy-on-write shared with forge.
+    let mut stat = [0u8; 1024];
+    let Ok(file) = std::fs::File::open("/proc/self/stat") else { return };
+    let Ok(len) = std::io::Read::read(&mut &file, &mut stat) else { return };
     // Fields after the command name, which may hold spaces: field 3 is the first.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return };
-    let fields: Vec<usize> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
-    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
-    let title = format!("forge\0{HELPER_ARG}\0");
-    for (start, end, text) in [(field(48), field(49), title.as_bytes()), (field(50), field(51), &b""[..])] {
+    let Some(close) = stat[..len].iter().rposition(|&b| b == b')') else { return };
+    let Ok(rest) = std::str::from_utf8(&stat[close + 1..len]) else { return };
+    let field = |n: usize| rest.split_ascii_whitespace().nth(n - 3).and_then(|f| f.parse().ok()).unwrap_or(0usize);
+    let title: &[&[u8]] = &[b"forge\0", HELPER_ARG.as_bytes(), b"\0"];
+    for (start, end, text) in [(field(48), field(49), title), (field(50), field(51), &[][..])] {
         if start == 0 || end <= start {
             continue;
         }
@@ -235,8 +233,14 @@ fn hide_command_line() {
         // looks at its arguments or environment.
         let area = unsafe { std::slice::from_raw_parts_mut(start as *mut u8, end - start) };
         area.fill(0);
-        let n = text.len().min(area.len().saturating_sub(1));
-        area[..n].copy_from_slice(&text[..n]);
+        // The pieces in a row, cut so that the last byte stays NUL.
+        let room = area.len().saturating_sub(1);
+        let mut at = 0;
+        for piece in text {
+            let n = piece.len().min(room - at);
+            area[at..at + n].copy_from_slice(&piece[..n]);
+            at += n;
+        }
     }
 }
 

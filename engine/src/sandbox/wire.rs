@@ -103,14 +103,16 @@ impl Failure {
         Failure { step, path: None, errno: errno as i32, detail: None }
     }
 
+    /// A failure of `step` at `path`, for `map_err`. The path is converted only on
+    /// error: init makes these for every mount, and an allocation there dirties
+    /// heap pages it shares copy-on-write with forge.
     pub fn at(step: Step, path: impl Into<PathBuf>) -> impl FnOnce(nix::errno::Errno) -> Failure {
-        let path = path.into();
-        move |e| Failure { step, path: Some(path), errno: e as i32, detail: None }
+        move |e| Failure { step, path: Some(path.into()), errno: e as i32, detail: None }
     }
 
+    /// As [`Failure::at`], for an `std::io::Error`.
     pub fn io(step: Step, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Failure {
-        let path = path.into();
-        move |e| Failure { step, path: Some(path), errno: e.raw_os_error().unwrap_or(libc::EIO), detail: None }
+        move |e| Failure { step, path: Some(path.into()), errno: e.raw_os_error().unwrap_or(libc::EIO), detail: None }
     }
 
     pub fn detail(mut self, d: impl Into<String>) -> Failure {
