@@ -17,6 +17,16 @@
 #[cfg(not(any(test, forge_musl)))]
 use std::ffi::{c_char, c_int};
 
+// Compiled in every build so that its tests run; the allocator only with musl.
+#[cfg_attr(not(forge_musl), allow(dead_code))]
+mod arena;
+
+/// musl's malloc maps and unmaps pages for the start's small allocations: serve
+/// those from a static arena (see `arena`).
+#[cfg(all(forge_musl, not(test)))]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
+
 /// The process entry point when linked against musl.
 #[cfg(all(forge_musl, not(test)))]
 fn main() {
