@@ -339,3 +339,14 @@ fn verify_rebuilds_in_a_fresh_store_and_names_a_tampered_artifact_or_input() {
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(all.contains("busybox-static"), "{all}");
 }
+
+#[test]
+fn list_into_a_closed_pipe_ends_quietly_instead_of_panicking() {
+    let store = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader); // every write now fails with EPIPE, as after `| head -1` exits
+    let out = forge(store.path()).arg("list").stdout(writer).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "forge list exited {:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -517,9 +517,16 @@ pub fn log(store: &Store, registry: &Registry, a: LogArgs) -> anyhow::Result<Exi
 }
 
 pub fn list(registry: &Registry) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
     let width = registry.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let mut out = std::io::stdout().lock();
     for r in registry.iter() {
-        println!("{:width$}  {}", r.name, r.about);
+        match writeln!(out, "{:width$}  {}", r.name, r.about) {
+            Ok(()) => {}
+            // `forge list | head`: the reader has what it wanted.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+            Err(e) => return Err(e).context("cannot write the recipe list"),
+        }
     }
     Ok(exit::code(exit::OK))
 }
