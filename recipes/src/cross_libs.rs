@@ -95,7 +95,7 @@ const POLKIT_LIBS_ONLY_PATCH: &str = include_str!("../patches/polkit-122-libs-on
 
 /// Facts about musl that meson would find out by running a test program, which a
 /// cross build cannot do (GLib asks for them; see its docs on cross-compiling).
-const MUSL_PROPERTIES: &[(&str, &str)] = &[
+pub const MUSL_PROPERTIES: &[(&str, &str)] = &[
     ("growing_stack", "false"),
     ("have_c99_snprintf", "true"),
     ("have_c99_vsnprintf", "true"),
