@@ -109,6 +109,17 @@ const HOST_AR: &str = "/usr/bin/ar";
 /// Source epoch of the toolchain outputs: gcc 12.2.0's release, 2022-08-19.
 const SOURCE_DATE_EPOCH: u64 = 1_660_867_200;
 
+/// Declares `declare` once (memoized under `key`) for [`BUILD_SYSTEM`], whatever
+/// system the graph targets: how every step that runs the cross toolchain, or the
+/// toolchain's own build, is declared.
+pub(crate) fn on_build_machine<T: Clone + Send + Sync + 'static>(
+    f: &mut Forge,
+    key: &str,
+    declare: impl FnOnce(&mut Forge) -> Result<T>,
+) -> Result<T> {
+    f.on_system(BUILD_SYSTEM, |f| f.memo(key, declare))
+}
+
 /// A pinned source file.
 pub(crate) struct Pin {
     pub(crate) file: &'static str,
@@ -322,27 +333,25 @@ pub fn binutils_flags(target: CrossTarget) -> Vec<String> {
 
 /// binutils 2.40 for `target`, from `sources`.
 pub fn binutils(f: &mut Forge, target: CrossTarget, sources: Sources) -> Result<Package> {
-    f.on_system(BUILD_SYSTEM, |f| {
-        f.memo(&format!("cross-binutils-{}-{}", target.triple(), sources.key()), |f| {
-            let host = bootstrap::toolchain(f)?;
-            let src = match sources {
-                Sources::Debian => BINUTILS_DEBIAN.fetch(f)?,
-                Sources::Upstream => BINUTILS_UPSTREAM.fetch(f)?,
-            };
-            let flags = binutils_flags(target);
-            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-            f.package(&format!("binutils-{}", target.triple()), BINUTILS_VERSION)
-                .source(&src)
-                .build_dep(&host)
-                .env("AR", HOST_AR)
-                .autotools(&flags)
-                // Debian's tarball lacks bfd.info and there is no makeinfo: no manuals are
-                // made (an empty INFO_DEPS reaches every automake subdir), as musl-cross-make does.
-                .phase("build", "make -j\"$FORGE_BUILD_CORES\" MAKEINFO=true INFO_DEPS=")
-                .phase("install", &binutils_install(target))
-                .source_date_epoch(SOURCE_DATE_EPOCH)
-                .finish()
-        })
+    on_build_machine(f, &format!("cross-binutils-{}-{}", target.triple(), sources.key()), |f| {
+        let host = bootstrap::toolchain(f)?;
+        let src = match sources {
+            Sources::Debian => BINUTILS_DEBIAN.fetch(f)?,
+            Sources::Upstream => BINUTILS_UPSTREAM.fetch(f)?,
+        };
+        let flags = binutils_flags(target);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        f.package(&format!("binutils-{}", target.triple()), BINUTILS_VERSION)
+            .source(&src)
+            .build_dep(&host)
+            .env("AR", HOST_AR)
+            .autotools(&flags)
+            // Debian's tarball lacks bfd.info and there is no makeinfo: no manuals are
+            // made (an empty INFO_DEPS reaches every automake subdir), as musl-cross-make does.
+            .phase("build", "make -j\"$FORGE_BUILD_CORES\" MAKEINFO=true INFO_DEPS=")
+            .phase("install", &binutils_install(target))
+            .source_date_epoch(SOURCE_DATE_EPOCH)
+            .finish()
     })
 }
 
@@ -416,30 +425,28 @@ fn gcc_source(f: &mut Forge, sources: Sources) -> Result<(Source, String)> {
 
 /// gcc 12.2.0 with musl 1.2.3 for `target`: the compiler layer, sysroot inside.
 pub fn gcc(f: &mut Forge, target: CrossTarget, sources: Sources) -> Result<Package> {
-    f.on_system(BUILD_SYSTEM, |f| {
-        f.memo(&format!("cross-gcc-{}-{}", target.triple(), sources.key()), |f| {
-            let host = bootstrap::toolchain(f)?;
-            let extras = host_extras(f)?;
-            let binutils = binutils(f, target, sources)?;
-            let (gcc_src, unpack_gcc) = gcc_source(f, sources)?;
-            let musl_src = examples::musl_source(f)?;
-            let musl_src = f.unpack("musl-1.2.3-src", &musl_src, 1)?;
-            let headers = kernel_headers(f, target)?;
-            let env = BTreeMap::from([
-                ("gcc_src".to_owned(), gcc_src.path().to_string()),
-                ("musl_src".to_owned(), musl_src.path().to_string()),
-                ("kernel_headers".to_owned(), headers.path().to_string()),
-                ("SOURCE_DATE_EPOCH".to_owned(), SOURCE_DATE_EPOCH.to_string()),
-                ("AR".to_owned(), HOST_AR.to_owned()),
-            ]);
-            let script = gcc_script(target, &unpack_gcc);
-            f.run(RunStep {
-                name: &format!("gcc-{}-{GCC_VERSION}", target.triple()),
-                sysroot: vec![&host, &extras, &binutils],
-                inputs: vec![&gcc_src, &musl_src, &headers],
-                script: &script,
-                env,
-            })
+    on_build_machine(f, &format!("cross-gcc-{}-{}", target.triple(), sources.key()), |f| {
+        let host = bootstrap::toolchain(f)?;
+        let extras = host_extras(f)?;
+        let binutils = binutils(f, target, sources)?;
+        let (gcc_src, unpack_gcc) = gcc_source(f, sources)?;
+        let musl_src = examples::musl_source(f)?;
+        let musl_src = f.unpack("musl-1.2.3-src", &musl_src, 1)?;
+        let headers = kernel_headers(f, target)?;
+        let env = BTreeMap::from([
+            ("gcc_src".to_owned(), gcc_src.path().to_string()),
+            ("musl_src".to_owned(), musl_src.path().to_string()),
+            ("kernel_headers".to_owned(), headers.path().to_string()),
+            ("SOURCE_DATE_EPOCH".to_owned(), SOURCE_DATE_EPOCH.to_string()),
+            ("AR".to_owned(), HOST_AR.to_owned()),
+        ]);
+        let script = gcc_script(target, &unpack_gcc);
+        f.run(RunStep {
+            name: &format!("gcc-{}-{GCC_VERSION}", target.triple()),
+            sysroot: vec![&host, &extras, &binutils],
+            inputs: vec![&gcc_src, &musl_src, &headers],
+            script: &script,
+            env,
         })
     })
 }
@@ -519,8 +526,7 @@ test -x "$out/usr/bin/$T-g++"
 
 /// The target's sysroot as its own layer, copied out of the compiler's.
 pub fn sysroot(f: &mut Forge, target: CrossTarget, sources: Sources) -> Result<Package> {
-    f.on_system(BUILD_SYSTEM, |f| {
-        f.memo(&format!("cross-sysroot-{}-{}", target.triple(), sources.key()), |f| {
+    on_build_machine(f, &format!("cross-sysroot-{}-{}", target.triple(), sources.key()), |f| {
         let host = bootstrap::toolchain(f)?;
         let gcc = gcc(f, target, sources)?;
         // -R without -p: the store's read-only folders must stay writable while copying.
@@ -540,7 +546,6 @@ pub fn sysroot(f: &mut Forge, target: CrossTarget, sources: Sources) -> Result<P
             env: BTreeMap::from([("gcc".to_owned(), gcc.path().to_string())]),
         })
     })
-    })
 }
 
 /// The whole toolchain for `target` from Debian's sources (what the seeded mirror
@@ -551,15 +556,13 @@ pub fn toolchain(f: &mut Forge, target: CrossTarget) -> Result<CrossToolchain> {
 
 /// The whole toolchain for `target` from `sources`.
 pub fn toolchain_from(f: &mut Forge, target: CrossTarget, sources: Sources) -> Result<CrossToolchain> {
-    f.on_system(BUILD_SYSTEM, |f| {
-        f.memo(&format!("cross-toolchain-{}-{}", target.triple(), sources.key()), |f| {
-            Ok(CrossToolchain {
-                target,
-                host: bootstrap::toolchain(f)?,
-                binutils: binutils(f, target, sources)?,
-                gcc: gcc(f, target, sources)?,
-                sysroot: sysroot(f, target, sources)?,
-            })
+    on_build_machine(f, &format!("cross-toolchain-{}-{}", target.triple(), sources.key()), |f| {
+        Ok(CrossToolchain {
+            target,
+            host: bootstrap::toolchain(f)?,
+            binutils: binutils(f, target, sources)?,
+            gcc: gcc(f, target, sources)?,
+            sysroot: sysroot(f, target, sources)?,
         })
     })
 }
@@ -608,16 +611,15 @@ int main()
 /// A C and a C++ program compiled with the toolchain, each static and dynamic:
 /// `$out/usr/bin/hello-{c,cxx}{,-static}`, the dynamic ones for the target's musl loader.
 pub fn demo(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(BUILD_SYSTEM, |f| {
-        f.memo(&format!("cross-demo-{}", target.triple()), |f| {
-            let tc = toolchain(f, target)?;
-            let c = f.text("hello.c", DEMO_C)?;
-            let cxx = f.text("hello.cpp", DEMO_CXX)?;
-            let mut env = tc.env();
-            env.insert("hello_c".into(), c.path().to_string());
-            env.insert("hello_cxx".into(), cxx.path().to_string());
-            let script = format!(
-                r#"mkdir -p "$out/usr/bin"
+    on_build_machine(f, &format!("cross-demo-{}", target.triple()), |f| {
+        let tc = toolchain(f, target)?;
+        let c = f.text("hello.c", DEMO_C)?;
+        let cxx = f.text("hello.cpp", DEMO_CXX)?;
+        let mut env = tc.env();
+        env.insert("hello_c".into(), c.path().to_string());
+        env.insert("hello_cxx".into(), cxx.path().to_string());
+        let script = format!(
+            r#"mkdir -p "$out/usr/bin"
 D='-DFORGE_TARGET="{t}"'
 $CC -O2 "$D" -x c "$hello_c" -o "$out/usr/bin/hello-c"
 $CC -O2 "$D" -static -x c "$hello_c" -o "$out/usr/bin/hello-c-static"
@@ -625,15 +627,14 @@ $CXX -O2 "$D" -x c++ "$hello_cxx" -o "$out/usr/bin/hello-cxx"
 $CXX -O2 "$D" -static -x c++ "$hello_cxx" -o "$out/usr/bin/hello-cxx-static"
 $STRIP "$out"/usr/bin/*
 "#,
-                t = target.triple()
-            );
-            f.run(RunStep {
-                name: &format!("hello-{}", target.triple()),
-                sysroot: tc.layers().into_iter().map(|l| l as &dyn Input).collect(),
-                inputs: vec![&c, &cxx],
-                script: &script,
-                env,
-            })
+            t = target.triple()
+        );
+        f.run(RunStep {
+            name: &format!("hello-{}", target.triple()),
+            sysroot: tc.layers().into_iter().map(|l| l as &dyn Input).collect(),
+            inputs: vec![&c, &cxx],
+            script: &script,
+            env,
         })
     })
 }
@@ -643,20 +644,18 @@ $STRIP "$out"/usr/bin/*
 /// emulation (`configure --build=x86_64-pc-linux-gnu --host=<target>`, the toolchain's
 /// `CC`). The program is dynamically linked against the sysroot's musl.
 pub fn gnu_hello(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(BUILD_SYSTEM, |f| {
-        f.memo(&format!("gnu-hello-{}", target.triple()), |f| {
-            let tc = toolchain(f, target)?;
-            let src = crate::examples::hello_source(f)?;
-            let mut flags = tc.configure_flags();
-            flags.push("--disable-nls".into());
-            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-            f.package(&format!("gnu-hello-{}", target.triple()), "2.10")
-                .source(&src)
-                .cross(&tc)
-                .autotools(&flags)
-                .source_date_epoch(crate::examples::HELLO_EPOCH)
-                .finish()
-        })
+    on_build_machine(f, &format!("gnu-hello-{}", target.triple()), |f| {
+        let tc = toolchain(f, target)?;
+        let src = crate::examples::hello_source(f)?;
+        let mut flags = tc.configure_flags();
+        flags.push("--disable-nls".into());
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        f.package(&format!("gnu-hello-{}", target.triple()), "2.10")
+            .source(&src)
+            .cross(&tc)
+            .autotools(&flags)
+            .source_date_epoch(crate::examples::HELLO_EPOCH)
+            .finish()
     })
 }
 

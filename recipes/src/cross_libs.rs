@@ -37,11 +37,9 @@ const CMAKE_LOCK: &str = include_str!("../data/debian-bookworm-amd64-cmake.lock"
 /// cmake for the build machine: for CMake-only projects (expat's source tree has no
 /// configure script).
 pub fn cmake(f: &mut Forge) -> Result<Package> {
-    f.on_system(cross::BUILD_SYSTEM, |f| {
-        f.memo("cmake-bookworm", |f| {
-            let pins = bootstrap::parse_lock(CMAKE_LOCK).expect("the bundled cmake lock parses (checked by a test)");
-            bootstrap::deb_layer(f, "cmake-bookworm", &pins, &[])
-        })
+    cross::on_build_machine(f, "cmake-bookworm", |f| {
+        let pins = bootstrap::parse_lock(CMAKE_LOCK).expect("the bundled cmake lock parses (checked by a test)");
+        bootstrap::deb_layer(f, "cmake-bookworm", &pins, &[])
     })
 }
 
@@ -153,22 +151,22 @@ fn prepare_script(target: CrossTarget) -> String {
 /// Starts package `name` (store name `<name>-<triple>-<version>`) built for the
 /// toolchain's target against the target layers `deps`: the toolchain and the
 /// build-machine tools (meson, ninja, pkg-config, python, GLib's code generators) as the
-/// root, the `prepare` phase set, and `CC`/`CXX` bound to [`SYSROOT`] and pkg-config to
-/// its `.pc` files. Autotools builds add [`CrossToolchain::configure_flags`]; meson
-/// builds go through [`meson`].
+/// root, the `prepare` phase set, and `CC`/`CXX` bound to [`SYSROOT`]. Autotools
+/// builds go through `autotools` (`--build`/`--host`, pkg-config), meson builds through
+/// [`meson`] (the cross file).
 pub fn package<'f>(
     f: &'f mut Forge,
     tc: &CrossToolchain,
     name: &str,
     version: &str,
-    deps: &[&Package],
+    deps: &[Package],
 ) -> Result<PackageBuilder<'f>> {
     let tools = modem::builddeps(f)?;
     let t = tc.target.triple();
     let layers: Vec<String> = deps.iter().map(|d| d.path().to_string()).collect();
     let mut b = f.package(&format!("{name}-{t}"), version).cross(tc).build_dep(&tools).input(&tc.sysroot);
     for dep in deps {
-        b = b.input(*dep);
+        b = b.input(dep);
     }
     Ok(b.env("target_sysroot", &tc.sysroot.path().to_string())
         .env("target_layers", &layers.join(" "))
@@ -221,44 +219,38 @@ fn strs(flags: &[String]) -> Vec<&str> {
 
 /// zlib 1.2.13 (its own configure script, which reads `CC` and `CHOST`).
 pub fn zlib(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(cross::BUILD_SYSTEM, |f| {
-        f.memo(&format!("zlib-{}", target.triple()), |f| {
-            let tc = cross::toolchain(f, target)?;
-            let src = ZLIB.fetch(f)?;
-            package(f, &tc, "zlib", "1.2.13", &[])?
-                .source(&src)
-                .phase("configure", "CHOST=\"$FORGE_CROSS_TRIPLE\" ./configure --prefix=/usr")
-                .phase("build", "make -j\"$FORGE_BUILD_CORES\"")
-                .phase("install", "make DESTDIR=\"$out\" install\nrm -f \"$out/usr/lib/libz.a\"")
-                .source_date_epoch(1_667_651_401)
-                .finish()
-        })
+    cross::on_build_machine(f, &format!("zlib-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let src = ZLIB.fetch(f)?;
+        package(f, &tc, "zlib", "1.2.13", &[])?
+            .source(&src)
+            .phase("configure", "CHOST=\"$FORGE_CROSS_TRIPLE\" ./configure --prefix=/usr")
+            .phase("build", "make -j\"$FORGE_BUILD_CORES\"")
+            .phase("install", "make DESTDIR=\"$out\" install\nrm -f \"$out/usr/lib/libz.a\"")
+            .source_date_epoch(1_667_651_401)
+            .finish()
     })
 }
 
 /// libffi 3.4.4 (GLib's GObject closures), in `/usr/lib` (not a multilib directory).
 pub fn libffi(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(cross::BUILD_SYSTEM, |f| {
-        f.memo(&format!("libffi-{}", target.triple()), |f| {
-            let tc = cross::toolchain(f, target)?;
-            let src = LIBFFI.fetch(f)?;
-            let b = package(f, &tc, "libffi", "3.4.4", &[])?.source(&src);
-            autotools(b, &tc, &["--disable-static", "--disable-docs", "--disable-multi-os-directory"])
-                .source_date_epoch(1_666_571_393)
-                .finish()
-        })
+    cross::on_build_machine(f, &format!("libffi-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let src = LIBFFI.fetch(f)?;
+        let b = package(f, &tc, "libffi", "3.4.4", &[])?.source(&src);
+        autotools(b, &tc, &["--disable-static", "--disable-docs", "--disable-multi-os-directory"])
+            .source_date_epoch(1_666_571_393)
+            .finish()
     })
 }
 
 /// PCRE2 10.42 (GLib's regular expressions), with the JIT compiler.
 pub fn pcre2(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(cross::BUILD_SYSTEM, |f| {
-        f.memo(&format!("pcre2-{}", target.triple()), |f| {
-            let tc = cross::toolchain(f, target)?;
-            let src = PCRE2.fetch(f)?;
-            let b = package(f, &tc, "pcre2", "10.42", &[])?.source(&src);
-            autotools(b, &tc, &["--disable-static", "--enable-jit"]).source_date_epoch(1_670_865_080).finish()
-        })
+    cross::on_build_machine(f, &format!("pcre2-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let src = PCRE2.fetch(f)?;
+        let b = package(f, &tc, "pcre2", "10.42", &[])?.source(&src);
+        autotools(b, &tc, &["--disable-static", "--enable-jit"]).source_date_epoch(1_670_865_080).finish()
     })
 }
 
@@ -279,89 +271,83 @@ pub const GLIB_FLAGS: &[&str] = &[
 
 /// GLib 2.74.6 (glib, gobject, gio, gmodule) on zlib, libffi and PCRE2.
 pub fn glib(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(cross::BUILD_SYSTEM, |f| {
-        f.memo(&format!("glib-{}", target.triple()), |f| {
-            let tc = cross::toolchain(f, target)?;
-            let deps = [zlib(f, target)?, libffi(f, target)?, pcre2(f, target)?];
-            let src = GLIB.fetch(f)?;
-            let b = package(f, &tc, "glib", "2.74.6", &deps.iter().collect::<Vec<_>>())?.source(&src);
-            meson(b, GLIB_FLAGS).source_date_epoch(1_677_161_231).finish()
-        })
+    cross::on_build_machine(f, &format!("glib-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let deps = [zlib(f, target)?, libffi(f, target)?, pcre2(f, target)?];
+        let src = GLIB.fetch(f)?;
+        let b = package(f, &tc, "glib", "2.74.6", &deps)?.source(&src);
+        meson(b, GLIB_FLAGS).source_date_epoch(1_677_161_231).finish()
     })
 }
 
 /// expat 2.5.0 (D-Bus's and polkit's XML parser), with CMake: the tag's tree has no
 /// configure script.
 pub fn expat(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(cross::BUILD_SYSTEM, |f| {
-        f.memo(&format!("expat-{}", target.triple()), |f| {
-            let tc = cross::toolchain(f, target)?;
-            let cmake = cmake(f)?;
-            let src = EXPAT.fetch(f)?;
-            let cpu = target.arch();
-            package(f, &tc, "expat", "2.5.0", &[])?
-                .source(&src)
-                .build_dep(&cmake)
-                .cmake(&[
-                    "-S",
-                    "expat",
-                    "-DCMAKE_SYSTEM_NAME=Linux",
-                    &format!("-DCMAKE_SYSTEM_PROCESSOR={cpu}"),
-                    &format!("-DCMAKE_SYSROOT={SYSROOT}"),
-                    "-DCMAKE_INSTALL_LIBDIR=lib",
-                    "-DEXPAT_BUILD_TOOLS=OFF",
-                    "-DEXPAT_BUILD_EXAMPLES=OFF",
-                    "-DEXPAT_BUILD_TESTS=OFF",
-                    "-DEXPAT_BUILD_DOCS=OFF",
-                    "-DEXPAT_BUILD_PKGCONFIG=ON",
-                ])
-                .source_date_epoch(1_666_710_493)
-                .finish()
-        })
+    cross::on_build_machine(f, &format!("expat-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let cmake = cmake(f)?;
+        let src = EXPAT.fetch(f)?;
+        let cpu = target.arch();
+        package(f, &tc, "expat", "2.5.0", &[])?
+            .source(&src)
+            .build_dep(&cmake)
+            .cmake(&[
+                "-S",
+                "expat",
+                "-DCMAKE_SYSTEM_NAME=Linux",
+                &format!("-DCMAKE_SYSTEM_PROCESSOR={cpu}"),
+                &format!("-DCMAKE_SYSROOT={SYSROOT}"),
+                "-DCMAKE_INSTALL_LIBDIR=lib",
+                "-DEXPAT_BUILD_TOOLS=OFF",
+                "-DEXPAT_BUILD_EXAMPLES=OFF",
+                "-DEXPAT_BUILD_TESTS=OFF",
+                "-DEXPAT_BUILD_DOCS=OFF",
+                "-DEXPAT_BUILD_PKGCONFIG=ON",
+            ])
+            .source_date_epoch(1_666_710_493)
+            .finish()
     })
 }
 
 /// D-Bus 1.14.10: libdbus and the daemon, laid out as Alpine's `dbus` (socket in
 /// `/run/dbus`, no systemd, no X11 autolaunch).
 pub fn dbus(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(cross::BUILD_SYSTEM, |f| {
-        f.memo(&format!("dbus-{}", target.triple()), |f| {
-            let tc = cross::toolchain(f, target)?;
-            let deps = [expat(f, target)?];
-            let src = DBUS.fetch(f)?;
-            let b = package(f, &tc, "dbus", "1.14.10", &deps.iter().collect::<Vec<_>>())?.source(&src);
-            autotools(
-                b,
-                &tc,
-                &[
-                    "--disable-static",
-                    "--disable-systemd",
-                    "--disable-selinux",
-                    "--disable-apparmor",
-                    "--disable-libaudit",
-                    "--disable-tests",
-                    "--disable-doxygen-docs",
-                    "--disable-xml-docs",
-                    "--disable-ducktype-docs",
-                    "--disable-x11-autolaunch",
-                    "--without-x",
-                    "--with-system-socket=/run/dbus/system_bus_socket",
-                    "--with-system-pid-file=/run/dbus/dbus.pid",
-                ],
-            )
-            // The install hook would give the bus activation helper to group messagebus
-            // and make it setuid; the store holds no setuid files (the sandbox refuses
-            // them), so an image that uses this helper sets its mode.
-            .phase(
-                "install",
-                &format!(
-                    "sed -i 's/if test `id -u` -eq 0; then/if false; then/' bus/Makefile\n\
+    cross::on_build_machine(f, &format!("dbus-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let deps = [expat(f, target)?];
+        let src = DBUS.fetch(f)?;
+        let b = package(f, &tc, "dbus", "1.14.10", &deps)?.source(&src);
+        autotools(
+            b,
+            &tc,
+            &[
+                "--disable-static",
+                "--disable-systemd",
+                "--disable-selinux",
+                "--disable-apparmor",
+                "--disable-libaudit",
+                "--disable-tests",
+                "--disable-doxygen-docs",
+                "--disable-xml-docs",
+                "--disable-ducktype-docs",
+                "--disable-x11-autolaunch",
+                "--without-x",
+                "--with-system-socket=/run/dbus/system_bus_socket",
+                "--with-system-pid-file=/run/dbus/dbus.pid",
+            ],
+        )
+        // The install hook would give the bus activation helper to group messagebus
+        // and make it setuid; the store holds no setuid files (the sandbox refuses
+        // them), so an image that uses this helper sets its mode.
+        .phase(
+            "install",
+            &format!(
+                "sed -i 's/if test `id -u` -eq 0; then/if false; then/' bus/Makefile\n\
                  make DESTDIR=\"$out\" install\n{DROP_LIBTOOL_ARCHIVES}"
-                ),
-            )
-            .source_date_epoch(1_693_578_735)
-            .finish()
-        })
+            ),
+        )
+        .source_date_epoch(1_693_578_735)
+        .finish()
     })
 }
 
@@ -369,37 +355,37 @@ pub fn dbus(f: &mut Forge, target: CrossTarget) -> Result<Package> {
 /// ModemManager's `-Dpolkit=strict` links; the daemon (and its JavaScript engine) is
 /// Alpine's.
 pub fn polkit(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(cross::BUILD_SYSTEM, |f| {
-        f.memo(&format!("polkit-{}", target.triple()), |f| {
-            let tc = cross::toolchain(f, target)?;
-            let deps = [glib(f, target)?, expat(f, target)?, zlib(f, target)?, libffi(f, target)?, pcre2(f, target)?];
-            let src = POLKIT.fetch(f)?;
-            let patch = f.text("polkit-122-libs-only-install.patch", POLKIT_LIBS_ONLY_PATCH)?;
-            let flags = [
-                "--libdir=lib",
-                "-Dlibs-only=true",
-                "-Dauthfw=shadow",
-                "-Dintrospection=false",
-                "-Dman=false",
-                "-Dgtk_doc=false",
-                "-Dexamples=false",
-                "-Dtests=false",
-            ];
-            let b = package(f, &tc, "polkit", "122", &deps.iter().collect::<Vec<_>>())?.source(&src).patch(&patch);
-            meson(b, &flags).source_date_epoch(1_666_786_344).finish()
-        })
+    cross::on_build_machine(f, &format!("polkit-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let mut deps = glib_layers(f, target)?;
+        deps.push(expat(f, target)?);
+        let src = POLKIT.fetch(f)?;
+        let patch = f.text("polkit-122-libs-only-install.patch", POLKIT_LIBS_ONLY_PATCH)?;
+        let flags = [
+            "--libdir=lib",
+            "-Dlibs-only=true",
+            "-Dauthfw=shadow",
+            "-Dintrospection=false",
+            "-Dman=false",
+            "-Dgtk_doc=false",
+            "-Dexamples=false",
+            "-Dtests=false",
+        ];
+        let b = package(f, &tc, "polkit", "122", &deps)?.source(&src).patch(&patch);
+        meson(b, &flags).source_date_epoch(1_666_786_344).finish()
     })
 }
 
-/// The target layers libqmi builds against: GLib and what it links.
-pub fn libqmi_deps(f: &mut Forge, target: CrossTarget) -> Result<Vec<Package>> {
+/// GLib's layer and the layers of what it links: what a build against GLib copies
+/// into its sysroot (libqmi's whole list).
+pub fn glib_layers(f: &mut Forge, target: CrossTarget) -> Result<Vec<Package>> {
     Ok(vec![glib(f, target)?, zlib(f, target)?, libffi(f, target)?, pcre2(f, target)?])
 }
 
 /// The target layers ModemManager builds against beyond libqmi: GLib's, D-Bus (for its
 /// policy and service directories) and polkit's libraries.
 pub fn modemmanager_deps(f: &mut Forge, target: CrossTarget) -> Result<Vec<Package>> {
-    let mut deps = libqmi_deps(f, target)?;
+    let mut deps = glib_layers(f, target)?;
     deps.extend([dbus(f, target)?, expat(f, target)?, polkit(f, target)?]);
     Ok(deps)
 }

@@ -84,26 +84,24 @@ pub fn aarch64_gnu_toolchain(f: &mut Forge) -> Result<Package> {
 
 /// glibc 2.36 for aarch64 in [`PREFIX`], its loader at [`LOADER`].
 pub fn glibc(f: &mut Forge) -> Result<Package> {
-    f.on_system(crate::cross::BUILD_SYSTEM, |f| {
-        f.memo("glibc", |f| {
-            let toolchain = aarch64_gnu_toolchain(f)?;
-            let (name, url, hash) = GLIBC_ORIG;
-            let src = f.fetch(name, &[url], hash)?;
-            let (name, url, hash) = GLIBC_DEBIAN;
-            let debian = f.fetch(name, &[url], hash)?;
-            let debian = f.unpack("glibc-2.36-9+deb12u14-debian", &debian, 0)?;
-            f.package("glibc", "2.36")
-                .source(&src)
-                .input(&debian)
-                .build_dep(&toolchain)
-                // glibc's generator scripts are Python: no hash randomisation in what they write.
-                .env("PYTHONHASHSEED", "0")
-                .phase("configure", &configure_script(&debian))
-                .phase("build", "make -j\"$FORGE_BUILD_CORES\"")
-                .phase("install", INSTALL)
-                .source_date_epoch(GLIBC_EPOCH)
-                .finish()
-        })
+    crate::cross::on_build_machine(f, "glibc", |f| {
+        let toolchain = aarch64_gnu_toolchain(f)?;
+        let (name, url, hash) = GLIBC_ORIG;
+        let src = f.fetch(name, &[url], hash)?;
+        let (name, url, hash) = GLIBC_DEBIAN;
+        let debian = f.fetch(name, &[url], hash)?;
+        let debian = f.unpack("glibc-2.36-9+deb12u14-debian", &debian, 0)?;
+        f.package("glibc", "2.36")
+            .source(&src)
+            .input(&debian)
+            .build_dep(&toolchain)
+            // glibc's generator scripts are Python: no hash randomisation in what they write.
+            .env("PYTHONHASHSEED", "0")
+            .phase("configure", &configure_script(&debian))
+            .phase("build", "make -j\"$FORGE_BUILD_CORES\"")
+            .phase("install", INSTALL)
+            .source_date_epoch(GLIBC_EPOCH)
+            .finish()
     })
 }
 
@@ -115,16 +113,14 @@ pub fn glibc(f: &mut Forge) -> Result<Package> {
 /// cross lock), built against Debian's glibc 2.36, the version of [`glibc`]; they are
 /// copied, not compiled here (docs/glibc.md).
 pub fn cxx_runtime(f: &mut Forge) -> Result<Package> {
-    f.on_system(crate::cross::BUILD_SYSTEM, |f| {
-        f.memo("glibc-cxx-runtime", |f| {
-            let toolchain = aarch64_gnu_toolchain(f)?;
-            f.run(RunStep {
-                name: "glibc-cxx-runtime-12.2.0",
-                sysroot: vec![&toolchain],
-                inputs: vec![],
-                script: &cxx_runtime_script(),
-                env: Default::default(),
-            })
+    crate::cross::on_build_machine(f, "glibc-cxx-runtime", |f| {
+        let toolchain = aarch64_gnu_toolchain(f)?;
+        f.run(RunStep {
+            name: "glibc-cxx-runtime-12.2.0",
+            sysroot: vec![&toolchain],
+            inputs: vec![],
+            script: &cxx_runtime_script(),
+            env: Default::default(),
         })
     })
 }

@@ -218,33 +218,28 @@ fn without_udev(flags: Vec<String>) -> Vec<String> {
 /// libqmi 1.36.0 for `target`, cross-compiled with the musl toolchain against
 /// [`cross_libs`]' GLib: the device's build.
 pub fn libqmi_for(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(cross::BUILD_SYSTEM, |f| {
-        f.memo(&format!("libqmi-{}", target.triple()), |f| {
-            let tc = cross::toolchain(f, target)?;
-            let deps = cross_libs::libqmi_deps(f, target)?;
-            let src = libqmi_source(f)?;
-            let flags = without_udev(libqmi_flags());
-            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-            let b = cross_libs::package(f, &tc, "libqmi", LIBQMI_VERSION, &deps.iter().collect::<Vec<_>>())?;
-            cross_libs::meson(b.source(&src), &flags).source_date_epoch(LIBQMI_EPOCH).finish()
-        })
+    cross::on_build_machine(f, &format!("libqmi-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let deps = cross_libs::glib_layers(f, target)?;
+        let src = libqmi_source(f)?;
+        let flags = without_udev(libqmi_flags());
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let b = cross_libs::package(f, &tc, "libqmi", LIBQMI_VERSION, &deps)?;
+        cross_libs::meson(b.source(&src), &flags).source_date_epoch(LIBQMI_EPOCH).finish()
     })
 }
 
 /// ModemManager 1.24.0 for `target` against [`libqmi_for`], cross-compiled like it.
 pub fn modemmanager_for(f: &mut Forge, target: CrossTarget) -> Result<Package> {
-    f.on_system(cross::BUILD_SYSTEM, |f| {
-        f.memo(&format!("modemmanager-{}", target.triple()), |f| {
-            let tc = cross::toolchain(f, target)?;
-            let mut deps = cross_libs::modemmanager_deps(f, target)?;
-            deps.push(libqmi_for(f, target)?);
-            let src = modemmanager_source(f)?;
-            let flags = without_udev(modemmanager_flags());
-            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-            let b =
-                cross_libs::package(f, &tc, "modemmanager", MODEMMANAGER_VERSION, &deps.iter().collect::<Vec<_>>())?;
-            cross_libs::meson(b.source(&src), &flags).source_date_epoch(MODEMMANAGER_EPOCH).finish()
-        })
+    cross::on_build_machine(f, &format!("modemmanager-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let mut deps = cross_libs::modemmanager_deps(f, target)?;
+        deps.push(libqmi_for(f, target)?);
+        let src = modemmanager_source(f)?;
+        let flags = without_udev(modemmanager_flags());
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let b = cross_libs::package(f, &tc, "modemmanager", MODEMMANAGER_VERSION, &deps)?;
+        cross_libs::meson(b.source(&src), &flags).source_date_epoch(MODEMMANAGER_EPOCH).finish()
     })
 }
 

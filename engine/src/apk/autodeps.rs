@@ -80,11 +80,16 @@ const MUSL_RESERVED: &[&str] = &["c", "pthread", "rt", "m", "dl", "util", "xnet"
 /// the loader answers with libc; a library (no interpreter) for `libc.so` only, as
 /// glibc's libraries in a package need `libc.so.6` and `libm.so.6`.
 fn alpine_soname(needed: &str, interpreter: Option<&str>, arch: &str) -> String {
-    let musl_arch = interpreter.and_then(|i| i.strip_prefix("/lib/ld-musl-")).and_then(|i| i.strip_suffix(".so.1"));
-    let stem = needed.strip_prefix("lib").and_then(|n| n.split_once(".so")).map(|(stem, _)| stem);
-    match (musl_arch, stem) {
-        (Some(musl_arch), Some(stem)) if MUSL_RESERVED.contains(&stem) => format!("libc.musl-{musl_arch}.so.1"),
-        (None, _) if interpreter.is_none() && needed == "libc.so" => format!("libc.musl-{arch}.so.1"),
+    let reserved = needed
+        .strip_prefix("lib")
+        .and_then(|n| n.split_once(".so"))
+        .is_some_and(|(stem, _)| MUSL_RESERVED.contains(&stem));
+    match interpreter {
+        None if needed == "libc.so" => format!("libc.musl-{arch}.so.1"),
+        Some(interp) if reserved => match interp.strip_prefix("/lib/ld-musl-").and_then(|a| a.strip_suffix(".so.1")) {
+            Some(musl_arch) => format!("libc.musl-{musl_arch}.so.1"),
+            None => needed.to_owned(),
+        },
         _ => needed.to_owned(),
     }
 }
