@@ -1,66 +1,53 @@
 #!/usr/bin/env bash
 # Benchmark: a whole `forge sandbox -- /bin/true` (process start, full sandbox setup,
-# teardown) against bubblewrap doing the same namespaces and mounts, in the same run.
-# Prints each median and forge/bwrap (the goal is <= 0.8), the ratio of the minimums
-# and of CPU time (both far less sensitive to a busy machine than the median).
-# Where musl-gcc is installed it does the same for the musl-linked build
-# (`cargo forge-release-musl`), then prints the process-start floor of each libc.
+# teardown) against bubblewrap doing the same namespaces and mounts, in the same run,
+# interleaved round by round (tests/benches/interleave.py says why). Prints each
+# median and forge/bwrap (the goal is <= 0.8), the ratio of the minimums and of CPU
+# time. Where musl-gcc is installed the musl-linked build (`cargo forge-release-musl`)
+# runs in the same rounds; then the process-start floor of each libc.
 #   bash tests/benches/sandbox.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-300}
-for tool in hyperfine bwrap busybox python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine bubblewrap busybox-static)"; exit 4; }
+for tool in bwrap busybox python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install bubblewrap busybox-static python3)"; exit 4; }
 done
-# The executable users install (static, fixed address: .cargo/config.toml).
-[ -n "${FORGE_BENCH_NO_BUILD:-}" ] || cargo forge-release -q
-forge=$PWD/target/x86_64-unknown-linux-gnu/release/forge
+interleave=$PWD/tests/benches/interleave.py
+# The system's python: an ordinary user may not reach root's (pyenv's shims).
+py=$(command -v /usr/bin/python3 || command -v python3)
 
 root=$(mktemp -d)
 out=$(mktemp -d)
 trap 'rm -rf "$root" "$out"' EXIT
-chmod 755 "$root"
+chmod 755 "$root" "$out"
 # bwrap cannot create mount points in a read-only root: give it proc, dev, tmp.
 mkdir -p "$root/bin" "$root/proc" "$root/dev" "$root/tmp"
 cp "$(command -v busybox)" "$root/bin/busybox"
 ln -s busybox "$root/bin/true"
 ln -s busybox "$root/bin/sh"
 
-bench() { # label, then the user prefix (may be empty)
-  local label=$1; shift
-  echo "== $label"
-  hyperfine -N --warmup 30 --runs "$runs" --export-json "$out/$label.json" \
-    -n forge "$* $forge sandbox --root $root -- /bin/true" \
-    -n bwrap "$* bwrap --unshare-all --ro-bind $root / --proc /proc --dev /dev --tmpfs /tmp /bin/true" \
-    >/dev/null
-  python3 - "$out/$label.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-f, b = r["forge"], r["bwrap"]
-ms = lambda x: "median %.2f ms (mean %.2f, min %.2f, max %.2f)" % tuple(1000 * x[k] for k in ("median", "mean", "min", "max"))
-print("forge sandbox:", ms(f))
-print("bwrap:        ", ms(b))
-print("ratio forge/bwrap (median): %.2fx" % (f["median"] / b["median"]))
-print("ratio forge/bwrap (min):    %.2fx" % (f["min"] / b["min"]))
-cpu = lambda x: x["user"] + x["system"]
-print("CPU user+sys (mean): forge %.2f ms, bwrap %.2f ms, ratio %.2fx" % (1000 * cpu(f), 1000 * cpu(b), cpu(f) / cpu(b)))
-PY
-}
-
-bench_users() { # label suffix
-  bench "as-$(id -un)$1"
-  if [ "$(id -u)" = 0 ] && id forge-test >/dev/null 2>&1; then
-    chmod 755 "$out"
-    bench "as-forge-test$1" setpriv --reuid=forge-test --regid=forge-test --clear-groups
-  fi
-}
-bench_users ""
-
-# The same forge linked against musl (cargo forge-release-musl), when musl-gcc is here.
+# The executables users install (static, fixed address: .cargo/config.toml), copied
+# where an ordinary user can run them: the glibc build, and the musl-linked one
+# (`cargo forge-release-musl`) where musl-gcc is installed.
+[ -n "${FORGE_BENCH_NO_BUILD:-}" ] || cargo forge-release -q
+cp target/x86_64-unknown-linux-gnu/release/forge "$out/forge"
+forges=(forge "$out/forge sandbox --root $root -- /bin/true")
 if command -v musl-gcc >/dev/null; then
   [ -n "${FORGE_BENCH_NO_BUILD:-}" ] || cargo forge-release-musl -q
-  forge=$PWD/target/musl/x86_64-unknown-linux-gnu/release/forge
-  [ -x "$forge" ] && bench_users "-musl"
+  musl=target/musl/x86_64-unknown-linux-gnu/release/forge
+  if [ -x "$musl" ]; then
+    cp "$musl" "$out/forge-musl"
+    forges+=(forge-musl "$out/forge-musl sandbox --root $root -- /bin/true")
+  fi
+fi
+chmod 755 "$out"/forge*
+bwrap=(bwrap "bwrap --unshare-all --ro-bind $root / --proc /proc --dev /dev --tmpfs /tmp /bin/true")
+
+echo "== as $(id -un) ($runs interleaved rounds; the goal is forge/bwrap <= 0.8 at the median)"
+"$py" "$interleave" "$runs" "${forges[@]}" "${bwrap[@]}"
+if [ "$(id -u)" = 0 ] && id forge-test >/dev/null 2>&1; then
+  echo "== as forge-test"
+  setpriv --reuid=forge-test --regid=forge-test --clear-groups "$py" "$interleave" "$runs" "${forges[@]}" "${bwrap[@]}"
 fi
 
 # The floor under both: what any process costs to start here, before its main. A
@@ -73,12 +60,5 @@ if command -v gcc >/dev/null && command -v musl-gcc >/dev/null; then
   printf 'int main(void) { return 0; }\n' > "$out/empty.c"
   gcc -O2 -static -o "$out/empty-glibc" "$out/empty.c"
   musl-gcc -O2 -static -o "$out/empty-musl" "$out/empty.c"
-  hyperfine -N --warmup 50 --runs "$runs" --export-json "$out/floor.json" \
-    -n glibc "$out/empty-glibc" -n musl "$out/empty-musl" >/dev/null
-  python3 - "$out/floor.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-g, m = r["glibc"]["median"], r["musl"]["median"]
-print("static glibc: median %.2f ms; static musl: median %.2f ms; glibc's start costs %.2f ms more" % (1000 * g, 1000 * m, 1000 * (g - m)))
-PY
+  "$py" "$interleave" "$runs" glibc "$out/empty-glibc" musl "$out/empty-musl"
 fi

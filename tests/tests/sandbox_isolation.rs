@@ -97,6 +97,31 @@ as_root_and_user!(no_new_privs_is_set_and_no_capability_is_left, |ctx: Ctx| {
     assert_eq!(out.lines().count(), 6, "{out}");
 });
 
+// exec keeps ignored signals ignored: forge started with some ignored (as a shell
+// starts a background job, plus a real-time one) must still give its builder
+// every signal at its default, and none blocked.
+as_root_and_user!(the_builder_gets_every_signal_at_its_default, |ctx: Ctx| {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = ctx.sandbox();
+    cmd.args(["--", "/bin/busybox", "cat", "/proc/self/status"]);
+    // SAFETY: only signal(), which is async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1, libc::SIGRTMIN() + 5, 64] {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = String::from_utf8_lossy(&out.stdout);
+    for key in ["SigIgn", "SigBlk", "SigCgt"] {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no {key}: {status}"));
+        assert_eq!(line.split_whitespace().nth(1), Some("0000000000000000"), "{line}");
+    }
+});
+
 // The sandbox starts pinned to one CPU (a relay of processes that run one at a
 // time); the builder must get every CPU of the caller back.
 as_root_and_user!(the_builder_may_run_on_every_cpu_of_the_caller, |ctx: Ctx| {

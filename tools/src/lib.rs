@@ -125,22 +125,28 @@ fn message(err: &anyhow::Error) -> String {
 
 /// Runs the command line over the recipes this repository ships.
 pub fn main() -> ExitCode {
-    main_lazy(forge_recipes::registry)
+    main_lazy(std::env::args_os().collect(), forge_recipes::registry)
+}
+
+/// [`main`] with the process's arguments given: for an entry point that bypasses
+/// Rust's start (`no_main`) where std cannot learn them (musl).
+pub fn main_from(args: Vec<std::ffi::OsString>) -> ExitCode {
+    main_lazy(args, forge_recipes::registry)
 }
 
 /// Runs the command line over `registry`: the entry point for a crate of private
 /// recipes, which gets the same commands as `forge`.
 pub fn main_with(registry: Registry) -> ExitCode {
-    main_lazy(move || registry)
+    main_lazy(std::env::args_os().collect(), move || registry)
 }
 
 /// Runs the command line, building the registry only for a command that reads
 /// recipes: `forge sandbox` starts once per sandbox and needs none (declaring
 /// forge's recipes is about 30 000 instructions and dozens of allocations).
-fn main_lazy(registry: impl FnOnce() -> Registry) -> ExitCode {
+fn main_lazy(args: Vec<std::ffi::OsString>, registry: impl FnOnce() -> Registry) -> ExitCode {
     // forge re-executes itself as the sandbox helper: that must happen before anything else.
-    forge_engine::sandbox::enter_helper_if_requested();
-    let cli = match parse() {
+    forge_engine::sandbox::enter_helper_if(args.get(1).map(|a| a.as_os_str()));
+    let cli = match parse(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -163,10 +169,10 @@ fn main_lazy(registry: impl FnOnce() -> Registry) -> ExitCode {
 /// `Cli::try_parse`, except that clap's command tree is not freed afterwards: the
 /// process ends soon, and dropping the tree is ~60 000 instructions of `free`
 /// (a fifth of the parse) at every start, `forge sandbox`'s included.
-fn parse() -> Result<Cli, clap::Error> {
+fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     let mut command = std::mem::ManuallyDrop::new(Cli::command());
-    let mut matches = command.try_get_matches_from_mut(std::env::args_os())?;
+    let mut matches = command.try_get_matches_from_mut(args)?;
     Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))
 }
 

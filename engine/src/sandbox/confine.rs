@@ -36,13 +36,17 @@ struct Prepared {
     terminal: Option<RawFd>,
     /// The caller's CPU mask, given back to the builder just before it execs.
     cpus: Option<nix::sched::CpuSet>,
+    /// The signals the child sets back to SIG_DFL (bit n-1 for signal n).
+    reset: u64,
 }
 
 /// Starts the builder: prepared here, confined and exec'd in a vfork-like child (in
 /// a new session on `terminal`, the slave of the sandbox's pty, when the run has
 /// one). A failure after the clone is reported by the child on the status fd.
-pub(crate) fn spawn_builder(req: &Request, terminal: Option<RawFd>) -> Result<Pid, Failure> {
-    let prepared = prepare(req, terminal)?;
+/// `ignored` says which of signals 1-31 init ignores, when known (see
+/// [`signals_to_reset`]).
+pub(crate) fn spawn_builder(req: &Request, terminal: Option<RawFd>, ignored: Option<u64>) -> Result<Pid, Failure> {
+    let prepared = prepare(req, terminal, ignored)?;
     let ptrs = |v: &[CString]| v.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect::<Vec<_>>();
     let (argv, env) = (ptrs(&prepared.argv), ptrs(&prepared.env));
     let plan = Plan { prepared: &prepared, argv: &argv, env: &env };
@@ -70,7 +74,7 @@ struct Plan<'a> {
     env: &'a [*const libc::c_char],
 }
 
-fn prepare(req: &Request, terminal: Option<RawFd>) -> Result<Prepared, Failure> {
+fn prepare(req: &Request, terminal: Option<RawFd>, ignored: Option<u64>) -> Result<Prepared, Failure> {
     let spec = &req.spec;
     let environment = spec.environment(req.cores);
     let env = environment.iter().map(|(k, v)| c_string(format!("{k}={v}"))).collect::<Result<_, _>>()?;
@@ -87,7 +91,23 @@ fn prepare(req: &Request, terminal: Option<RawFd>) -> Result<Prepared, Failure> 
         filter: seccomp::program(),
         terminal,
         cpus: affinity::mask_of(&req.cpus),
+        reset: signals_to_reset(ignored),
     })
+}
+
+/// The signals whose disposition the builder must set back to default. exec resets
+/// every signal that has a handler, but keeps each ignored one ignored (forge ignores
+/// SIGPIPE; a shell starts background jobs with SIGINT and SIGQUIT ignored): those,
+/// then, when init knows them (/proc/self/stat lists signals 1-31), else all of 1-31;
+/// and always init's own handled ones (a handler must not run in the child between
+/// clone and exec) and the real-time signals 32-64, which no cheap read lists.
+/// Each reset is a system call, so skipping the ones already default saves ~25.
+pub(crate) fn signals_to_reset(ignored: Option<u64>) -> u64 {
+    const LOW: u64 = 0x7fff_ffff; // signals 1-31
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    let handled = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT].map(bit);
+    let unstoppable = bit(libc::SIGKILL) | bit(libc::SIGSTOP);
+    (ignored.map_or(LOW, |m| m & LOW) | handled.iter().fold(0, |a, b| a | b) | !LOW) & !unstoppable
 }
 
 fn c_string(s: String) -> Result<CString, Failure> {
@@ -129,7 +149,7 @@ fn write_ruleset(req: &Request) -> Result<OwnedFd, Failure> {
 /// init prepared; a failure is written as an early-failure record and ends the child.
 unsafe fn confine_and_exec(plan: &Plan) -> ! {
     let p = plan.prepared;
-    default_signals();
+    default_signals(p.reset);
     if let Some(slave) = p.terminal {
         if !make_controlling(slave) {
             early_failure(super::wire::STATUS_FD, EARLY_TERMINAL);
@@ -186,18 +206,48 @@ unsafe fn make_controlling(slave: RawFd) -> bool {
     libc::setsid() >= 0 && libc::ioctl(slave, libc::TIOCSCTTY, 0) >= 0 && (0..3).all(|fd| libc::dup2(slave, fd) >= 0)
 }
 
-/// Every signal back to its default and none blocked: forge ignores SIGPIPE and
-/// init blocks the ones it waits for, and the builder must see neither. The child
-/// has its own copy of the handler table (no CLONE_SIGHAND), so init keeps its own.
-unsafe fn default_signals() {
-    let mut action: libc::sigaction = std::mem::zeroed();
-    action.sa_sigaction = libc::SIG_DFL;
-    for sig in 1..=libc::SIGRTMAX() {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            libc::sigaction(sig, &action, std::ptr::null_mut());
-        }
+/// The signals of `reset` back to their default and none blocked: forge ignores
+/// SIGPIPE and init blocks the ones it waits for, and the builder must see neither.
+/// The child has its own copy of the handler table (no CLONE_SIGHAND), so init keeps
+/// its own.
+unsafe fn default_signals(reset: u64) {
+    // The kernel's struct sigaction, all zero: SIG_DFL, no flags, an empty mask. The
+    // system call itself, as libc refuses the signals it reserves (32-34), and musl
+    // blocks every signal around a change of SIGABRT's.
+    let action = [0u64; 4];
+    for sig in (1..=64).filter(|sig| reset & (1u64 << (sig - 1)) != 0) {
+        libc::syscall(libc::SYS_rt_sigaction, sig, action.as_ptr(), std::ptr::null_mut::<u64>(), 8usize);
     }
     let mut none: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut none);
     libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signals_to_reset;
+
+    const fn bit(sig: i32) -> u64 {
+        1 << (sig - 1)
+    }
+
+    #[test]
+    fn only_ignored_handled_and_real_time_signals_are_reset_when_the_ignored_are_known() {
+        let reset = signals_to_reset(Some(bit(libc::SIGPIPE)));
+        for sig in [libc::SIGPIPE, libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+            assert_ne!(reset & bit(sig), 0, "signal {sig}");
+        }
+        for sig in [libc::SIGUSR1, libc::SIGALRM, libc::SIGSEGV, libc::SIGWINCH] {
+            assert_eq!(reset & bit(sig), 0, "signal {sig}");
+        }
+        assert!((32..=64).all(|sig| reset & bit(sig) != 0), "{reset:#x}");
+    }
+
+    #[test]
+    fn every_signal_but_kill_and_stop_is_reset_when_the_ignored_are_unknown() {
+        let reset = signals_to_reset(None);
+        assert_eq!(reset, !(bit(libc::SIGKILL) | bit(libc::SIGSTOP)));
+        // /proc/self/stat masks its field to 31 bits; a wider value changes nothing.
+        assert_eq!(signals_to_reset(Some(u64::MAX)), reset);
+    }
 }

@@ -16,7 +16,8 @@ pub const HELPER_ARG: &str = "__forge-sandbox-helper";
 /// The init process's whole life; returns its exit code.
 pub(crate) fn main() -> i32 {
     match read_request() {
-        Ok(req) => init::main(&req),
+        // Which signals are ignored is not known here: the builder resets them all.
+        Ok(req) => init::main(&req, None),
         Err(failure) => {
             Report::Failed(failure).send();
             125

@@ -23,8 +23,10 @@ fn watched_signals() -> SigSet {
     set
 }
 
-pub(crate) fn main(req: &Request) -> i32 {
-    let report = run(req).unwrap_or_else(Report::Failed);
+/// `ignored`: which of signals 1-31 this process ignores (bit n-1 for signal n), when
+/// known; the builder resets those (see [`confine::spawn_builder`]).
+pub(crate) fn main(req: &Request, ignored: Option<u64>) -> i32 {
+    let report = run(req, ignored).unwrap_or_else(Report::Failed);
     report.send();
     // Close the pipes now: at exit the kernel would release them only after tearing
     // down the mounts (RCU grace periods), and forge would wait for that EOF.
@@ -32,7 +34,7 @@ pub(crate) fn main(req: &Request) -> i32 {
     0
 }
 
-fn run(req: &Request) -> Result<Report, Failure> {
+fn run(req: &Request, ignored: Option<u64>) -> Result<Report, Failure> {
     receive_watched_signals()?;
     // forge started us with every signal blocked: wait for exactly the watched ones.
     watched_signals().thread_set_mask().map_err(|e| Failure::new(Step::Fork, e))?;
@@ -44,7 +46,7 @@ fn run(req: &Request) -> Result<Report, Failure> {
     // Set before the builder starts, which shares init's memory until it execs.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    let builder = confine::spawn_builder(req, pty.as_ref().map(|p| p.slave.as_raw_fd()))?;
+    let builder = confine::spawn_builder(req, pty.as_ref().map(|p| p.slave.as_raw_fd()), ignored)?;
     // The relay is over: init waits on whichever CPU the builder's exit wakes it.
     if let Some(cpus) = affinity::mask_of(&req.cpus) {
         affinity::restore(&cpus);

@@ -44,7 +44,13 @@ pub use supervise::{
 /// helper's work and exits; otherwise returns at once. Call it first in `main`,
 /// before any thread starts.
 pub fn enter_helper_if_requested() {
-    if std::env::args_os().nth(1).is_some_and(|a| a == helper::HELPER_ARG) {
+    enter_helper_if(std::env::args_os().nth(1).as_deref());
+}
+
+/// [`enter_helper_if_requested`] given the process's first argument, for a `main`
+/// that reads the arguments itself.
+pub fn enter_helper_if(first_arg: Option<&std::ffi::OsStr>) {
+    if first_arg.is_some_and(|a| a == helper::HELPER_ARG) {
         std::process::exit(helper::main());
     }
 }

@@ -8,9 +8,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, openat, OFlag};
+use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
+use nix::sys::stat::{fstat, mkdirat, mknodat, Mode, SFlag};
 use nix::unistd::{fchdir, symlinkat};
 
 use super::sys::{self, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
@@ -61,22 +61,23 @@ pub(crate) fn enter_new_root(req: &Request) -> Result<(), Failure> {
         attach_fs(&root, &spec.build_dir, &[("mode", Some("0755"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
     }
     for g in grafts {
-        let target = open_inside(&root, &g.inside)?;
-        sys::move_mount(g.tree.as_fd(), target.as_fd()).map_err(Failure::at(Step::Mount, &g.inside))?;
+        attach_at(&root, g.tree.as_fd(), &g.inside, Step::Mount)?;
     }
     pivot(&root)
 }
 
 fn open_path(p: &Path, dir: bool) -> Result<OwnedFd, Failure> {
-    let flags = OFlag::O_PATH | OFlag::O_CLOEXEC | if dir { OFlag::O_DIRECTORY } else { OFlag::empty() };
-    let fd = open(p, flags, Mode::empty()).map_err(Failure::at(Step::Mount, p))?;
-    // SAFETY: open just returned this fd; we are its only owner.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    let flags = libc::O_PATH | if dir { libc::O_DIRECTORY } else { 0 };
+    sys::open_cloexec(None, &c_path(p, Step::Mount)?, flags, 0).map_err(Failure::at(Step::Mount, p))
+}
+
+fn c_path(p: &Path, step: Step) -> Result<CString, Failure> {
+    CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| Failure::at(step, p)(Errno::EINVAL))
 }
 
 /// A detached recursive copy of a host path with the given attributes set.
 fn host_tree(p: &Path, attrs: u64) -> Result<OwnedFd, Failure> {
-    let c = CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| Failure::new(Step::Mount, Errno::EINVAL))?;
+    let c = c_path(p, Step::Mount)?;
     let tree = sys::clone_tree(None, &c).map_err(Failure::at(Step::Mount, p))?;
     if attrs != 0 {
         sys::set_attrs(tree.as_fd(), attrs, 0, true).map_err(Failure::at(Step::MountAttr, p))?;
@@ -124,19 +125,15 @@ fn scaffold(grafts: &[Graft], build_dir: &Path) -> Result<OwnedFd, Failure> {
                 if let Some(parent) = parent.filter(|p| !p.as_os_str().is_empty()) {
                     mkdirs(fs.as_fd(), parent)?;
                 }
-                let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-                openat(Some(fs.as_raw_fd()), rel, flags, Mode::from_bits_truncate(0o644))
-                    .map(close_fd)
-                    .map_err(Failure::at(Step::Mount, &g.inside))?;
+                // An empty file to mount on (another graft may have made it already).
+                match mknodat(Some(fs.as_raw_fd()), rel, SFlag::S_IFREG, Mode::from_bits_truncate(0o644), 0) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(Failure::at(Step::Mount, &g.inside)(e)),
+                }
             }
         }
     }
     Ok(fs)
-}
-
-fn close_fd(fd: i32) {
-    // SAFETY: we own fd (just returned by openat) and use it nowhere else.
-    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
 }
 
 /// `mkdir -p` under a directory fd, refusing to follow symlinks.
@@ -159,21 +156,19 @@ fn mount_root(layers: &[OwnedFd], scaffold: &OwnedFd) -> Result<(), Failure> {
     let mut lower: Vec<String> = vec![scaffold.as_raw_fd().to_string()];
     lower.extend(layers.iter().rev().map(|l| l.as_raw_fd().to_string()));
     let options = format!("lowerdir={}", lower.join(":"));
-    let cwd = open_path(Path::new("."), true)?;
+    // Init's working directory stays there: every later path is absolute or under an
+    // fd, and pivot() changes directory to the new root.
     nix::unistd::chdir("/proc/self/fd").map_err(Failure::at(Step::Overlay, "/proc/self/fd"))?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    let mounted = mount(Some("overlay"), STAGE, Some("overlay"), flags, Some(options.as_str()));
-    fchdir(cwd.as_raw_fd()).map_err(Failure::at(Step::Overlay, "."))?;
-    mounted.map_err(|e| Failure::at(Step::Overlay, STAGE)(e).detail(options))
+    mount(Some("overlay"), STAGE, Some("overlay"), flags, Some(options.as_str()))
+        .map_err(|e| Failure::at(Step::Overlay, STAGE)(e).detail(options))
 }
 
-/// Opens a mount point inside the new root (it exists: the scaffold made it).
-fn open_inside(root: &OwnedFd, inside: &Path) -> Result<OwnedFd, Failure> {
-    let rel = inside.strip_prefix("/").unwrap_or(inside);
-    let flags = OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-    let fd = openat(Some(root.as_raw_fd()), rel, flags, Mode::empty()).map_err(Failure::at(Step::Mount, inside))?;
-    // SAFETY: openat just returned this fd; we are its only owner.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+/// Attaches the detached mount `tree` at `inside` (a mount point the scaffold made)
+/// under `root`; `inside` is taken as relative to `root`.
+fn attach_at(root: &OwnedFd, tree: BorrowedFd, inside: &Path, step: Step) -> Result<(), Failure> {
+    let rel = c_path(inside.strip_prefix("/").unwrap_or(inside), step)?;
+    sys::move_mount_into(tree, root.as_fd(), &rel).map_err(Failure::at(step, inside))
 }
 
 /// A fresh filesystem of `fstype` attached at `inside`; returns its mount fd.
@@ -190,8 +185,7 @@ fn attach(
         _ => Step::Mount,
     };
     let fs = sys::new_fs(fstype, opts, attrs).map_err(Failure::at(step, inside))?;
-    let target = open_inside(root, inside)?;
-    sys::move_mount(fs.as_fd(), target.as_fd()).map_err(Failure::at(step, inside))?;
+    attach_at(root, fs.as_fd(), inside, step)?;
     Ok(fs)
 }
 
@@ -227,12 +221,8 @@ fn protect_proc(proc: &OwnedFd) -> Result<(), Failure> {
             Err(e) => return Err(Failure::at(Step::Proc, format!("/proc/{name}"))(e)),
         };
         sys::set_attrs(tree.as_fd(), ro, 0, true).map_err(Failure::at(Step::MountAttr, format!("/proc/{name}")))?;
-        let target =
-            openat(Some(proc.as_raw_fd()), name, OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty())
-                .map_err(Failure::at(Step::Proc, format!("/proc/{name}")))?;
-        // SAFETY: openat just returned this fd; we are its only owner.
-        let target = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(target) };
-        sys::move_mount(tree.as_fd(), target.as_fd()).map_err(Failure::at(Step::Proc, format!("/proc/{name}")))?;
+        sys::move_mount_into(tree.as_fd(), proc.as_fd(), &c)
+            .map_err(Failure::at(Step::Proc, format!("/proc/{name}")))?;
     }
     Ok(())
 }
@@ -244,12 +234,10 @@ fn mount_dev(root: &OwnedFd, nodes: Vec<OwnedFd>, pty: bool) -> Result<(), Failu
     let dev =
         attach(root, "tmpfs", Path::new("/dev"), &[("mode", Some("0755"))], MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)?;
     for (name, tree) in DEV_NODES.iter().zip(nodes) {
-        let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-        openat(Some(dev.as_raw_fd()), *name, flags, Mode::from_bits_truncate(0o666))
-            .map(close_fd)
-            .map_err(Failure::at(Step::Mount, format!("/dev/{name}")))?;
-        let target = open_inside(&dev, Path::new(name))?;
-        sys::move_mount(tree.as_fd(), target.as_fd()).map_err(Failure::at(Step::Mount, format!("/dev/{name}")))?;
+        // The mount point: an empty regular file (mknod makes one without an fd to close).
+        let at = |e| Failure::at(Step::Mount, format!("/dev/{name}"))(e);
+        mknodat(Some(dev.as_raw_fd()), *name, SFlag::S_IFREG, Mode::from_bits_truncate(0o666), 0).map_err(at)?;
+        attach_at(&dev, tree.as_fd(), Path::new(name), Step::Mount)?;
     }
     let links = [
         ("fd", "/proc/self/fd"),

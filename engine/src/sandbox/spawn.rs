@@ -195,8 +195,8 @@ fn clone_fork(plan: &ChildPlan, req: &Request) -> Result<Pid, Errno> {
             child_setup(plan);
             let first_free = plan.fds.iter().map(|&(_, to)| to).max().unwrap_or(STATUS_FD) + 1;
             libc::syscall(libc::SYS_close_range, first_free as u32, u32::MAX, 0u32);
-            hide_command_line();
-            libc::_exit(super::init::main(req));
+            let ignored = hide_command_line();
+            libc::_exit(super::init::main(req, ignored));
         }
     }
     let errno = Errno::last();
@@ -213,16 +213,22 @@ fn clone_fork(plan: &ChildPlan, req: &Request) -> Result<Pid, Errno> {
 /// (`forge __forge-sandbox-helper`) and never a host path or variable of the caller:
 /// a build that read them would depend on the host. (/proc/1/environ is unreadable
 /// anyway: init is not dumpable.) The areas come from /proc/self/stat (fields 48-51).
-fn hide_command_line() {
+///
+/// The same read tells which of signals 1-31 are ignored (field 33), which spares
+/// the builder a system call for each signal that is not: that is the result, if
+/// the read worked.
+fn hide_command_line() -> Option<u64> {
     // One read into the stack: the line is well under 1 KiB (a 16-byte name and 50
     // numbers), and init's heap pages are copy-on-write shared with forge.
     let mut stat = [0u8; 1024];
-    let Ok(file) = std::fs::File::open("/proc/self/stat") else { return };
-    let Ok(len) = std::io::Read::read(&mut &file, &mut stat) else { return };
+    let file = super::sys::open_cloexec(None, c"/proc/self/stat", libc::O_RDONLY, 0).ok()?;
+    let len = nix::unistd::read(file.as_raw_fd(), &mut stat).ok()?;
+    drop(file);
     // Fields after the command name, which may hold spaces: field 3 is the first.
-    let Some(close) = stat[..len].iter().rposition(|&b| b == b')') else { return };
-    let Ok(rest) = std::str::from_utf8(&stat[close + 1..len]) else { return };
-    let field = |n: usize| rest.split_ascii_whitespace().nth(n - 3).and_then(|f| f.parse().ok()).unwrap_or(0usize);
+    let close = stat[..len].iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..len]).ok()?;
+    let number = |n: usize| rest.split_ascii_whitespace().nth(n - 3).and_then(|f| f.parse::<u64>().ok());
+    let field = |n: usize| number(n).and_then(|v| usize::try_from(v).ok()).unwrap_or(0);
     let title: &[&[u8]] = &[b"forge\0", HELPER_ARG.as_bytes(), b"\0"];
     for (start, end, text) in [(field(48), field(49), title), (field(50), field(51), &[][..])] {
         if start == 0 || end <= start {
@@ -242,6 +248,7 @@ fn hide_command_line() {
             at += n;
         }
     }
+    number(33)
 }
 
 /// The request as a sealed-size memfd the child reads as stdin: no pipe to fill,
@@ -275,7 +282,9 @@ unsafe fn child_setup(plan: &ChildPlan) {
     }
     libc::setsid();
     for (path, content) in &plan.id_maps {
-        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        // The system call: musl's open() adds an fcntl.
+        let fd =
+            libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) as i32;
         if fd < 0 || libc::write(fd, content.as_ptr().cast(), content.len()) != content.len() as isize {
             early_failure(plan.status, EARLY_ID_MAP);
         }

@@ -92,6 +92,36 @@ pub fn move_mount(from: BorrowedFd, to: BorrowedFd) -> Result<(), Errno> {
     })
 }
 
+/// Attaches the detached mount `from` at `name` under the directory `dir`. As with
+/// `O_NOFOLLOW`, a symlink as the last component is not followed (no
+/// MOVE_MOUNT_T_SYMLINKS); the one call replaces opening the target first.
+pub fn move_mount_into(from: BorrowedFd, dir: BorrowedFd, name: &CStr) -> Result<(), Errno> {
+    // SAFETY: both fds are live; name and the empty path are NUL-terminated.
+    unit_result(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })
+}
+
+/// openat() with O_CLOEXEC, as the system call: musl's `open` follows each such open
+/// with an fcntl(FD_CLOEXEC) for kernels older than 2.6.23, a system call per open.
+pub fn open_cloexec(
+    dir: Option<BorrowedFd>,
+    path: &CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> Result<OwnedFd, Errno> {
+    let dfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: path is NUL-terminated and outlives the call.
+    fd_result(unsafe { libc::syscall(libc::SYS_openat, dfd, path.as_ptr(), flags | libc::O_CLOEXEC, mode) })
+}
+
 /// A new, detached filesystem mount: `fstype` with string options and flags, and the
 /// given MOUNT_ATTR_* flags.
 pub fn new_fs(fstype: &str, options: &[(&str, Option<&str>)], attrs: u64) -> Result<OwnedFd, Errno> {
