@@ -1,7 +1,8 @@
 //! The libraries ModemManager and libqmi link against on the device, cross-compiled
 //! from their upstream sources with the musl cross toolchain ([`crate::cross`]): zlib,
 //! libffi, PCRE2, GLib, expat, D-Bus and polkit's libraries; then libqmi and
-//! ModemManager themselves for the device ([`crate::modem::libqmi_for`]).
+//! ModemManager themselves for the device ([`crate::modem::libqmi_for`]). And the
+//! graphics stack under Qt on the device: Wayland and libglvnd's EGL.
 //!
 //! Each is a layer installed into `/usr` for the target. A build never stacks a target
 //! layer into its root: the root is the x86_64 build machine (Debian's compilers,
@@ -86,6 +87,23 @@ const POLKIT: Pin = Pin {
     url: "mirror://debian/pool/main/p/policykit-1/policykit-1_122.orig.tar.bz2",
     sha256: "e0fe9c7feac5a90d60891be5fbbebfe4ebfd7460691414d1bd64e73e0675b965",
 };
+
+/// Debian's wayland 1.21.0 source (Debian 12's version, so that Debian's own
+/// wayland-scanner, which a cross build runs on the build machine, is the same).
+const WAYLAND: Pin = Pin {
+    file: "wayland_1.21.0.orig.tar.gz",
+    url: "mirror://debian/pool/main/w/wayland/wayland_1.21.0.orig.tar.gz",
+    sha256: "181b8885f152adef3afb361bb5f23cf466d455de86db123492fb507754b9ef36",
+};
+/// Debian's libglvnd 1.7.0 source (Debian 13's: the pool no longer has 12's 1.6.0).
+const LIBGLVND: Pin = Pin {
+    file: "libglvnd_1.7.0.orig.tar.gz",
+    url: "mirror://debian/pool/main/libg/libglvnd/libglvnd_1.7.0.orig.tar.gz",
+    sha256: "073e7292788d4d3eeb45ea6c7bdcce9bfdb3b3eef8d7dbd47f2f30dce046ef98",
+};
+
+/// Debian 12's wayland-scanner (and its pkg-config file) for the build machine.
+const WAYLAND_SCANNER_LOCK: &str = include_str!("../data/debian-bookworm-amd64-wayland-scanner.lock");
 
 /// polkit 122's post-install script chowns and chmods the daemon's setuid programs,
 /// which `-Dlibs-only=true` does not build: the patch runs it only with the daemon.
@@ -390,6 +408,46 @@ pub fn modemmanager_deps(f: &mut Forge, target: CrossTarget) -> Result<Vec<Packa
     Ok(deps)
 }
 
+/// wayland-scanner for the build machine: a cross build of Wayland (or of a Wayland
+/// client) generates its protocol code with it, and Wayland's meson insists on the
+/// scanner of its own version.
+pub fn wayland_scanner(f: &mut Forge) -> Result<Package> {
+    cross::on_build_machine(f, "wayland-scanner-bookworm", |f| {
+        let pins =
+            bootstrap::parse_lock(WAYLAND_SCANNER_LOCK).expect("the bundled wayland lock parses (checked by a test)");
+        bootstrap::deb_layer(f, "wayland-scanner-bookworm", &pins, &[])
+    })
+}
+
+/// Wayland 1.21.0: libwayland-client, -server, -cursor and -egl, on libffi and expat
+/// (the scanner's). No documentation, tests or DTD validation (libxml2).
+pub fn wayland(f: &mut Forge, target: CrossTarget) -> Result<Package> {
+    cross::on_build_machine(f, &format!("wayland-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let scanner = wayland_scanner(f)?;
+        let deps = [libffi(f, target)?, expat(f, target)?];
+        let src = WAYLAND.fetch(f)?;
+        let b = package(f, &tc, "wayland", "1.21.0", &deps)?.source(&src).build_dep(&scanner);
+        meson(b, &["--libdir=lib", "-Ddocumentation=false", "-Dtests=false", "-Ddtd_validation=false"])
+            .source_date_epoch(1_656_547_200) // 2022-06-30, the release
+            .finish()
+    })
+}
+
+/// libglvnd 1.7.0: libEGL and libGLESv2 with their headers, the vendor-neutral
+/// dispatch that Qt links against; the GPU's own EGL (Qualcomm's, or Mesa's)
+/// registers with it at run time. No GLX (no X11 on the device), no GLES 1.
+pub fn libglvnd(f: &mut Forge, target: CrossTarget) -> Result<Package> {
+    cross::on_build_machine(f, &format!("libglvnd-{}", target.triple()), |f| {
+        let tc = cross::toolchain(f, target)?;
+        let src = LIBGLVND.fetch(f)?;
+        let b = package(f, &tc, "libglvnd", "1.7.0", &[])?.source(&src);
+        meson(b, &["--libdir=lib", "-Dx11=disabled", "-Dglx=disabled", "-Dgles1=false"])
+            .source_date_epoch(1_694_476_800) // 2023-09-12, the tag
+            .finish()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use forge_engine::drv::Builder;
@@ -467,6 +525,17 @@ mod tests {
         let doubled: Vec<&str> =
             pins.iter().map(|p| p.package.as_str()).filter(|p| below.iter().any(|b| b == p)).collect();
         assert!(doubled.is_empty(), "in two locks: {doubled:?}");
+    }
+
+    #[test]
+    fn the_wayland_scanner_lock_is_wayland_1_21_0_and_adds_nothing_the_layers_below_pin() {
+        let pins = bootstrap::parse_lock(WAYLAND_SCANNER_LOCK).unwrap();
+        let below: std::collections::BTreeSet<String> =
+            bootstrap::toolchain_pins().into_iter().chain(modem::builddeps_pins()).map(|p| p.package).collect();
+        assert!(pins.iter().all(|p| !below.contains(&p.package)), "{pins:?}");
+        let bin = pins.iter().find(|p| p.package == "libwayland-bin").expect("the scanner is pinned");
+        assert_eq!(bin.version, "1.21.0-1", "the scanner must be the version of WAYLAND");
+        assert!(WAYLAND.file.contains("1.21.0"));
     }
 
     #[test]

@@ -172,6 +172,14 @@ fn cross_library_recipes(r: &mut Registry) {
     r.add("aarch64-linux-musl-expat", "expat 2.5.0 cross-compiled for aarch64-linux-musl (CMake)", |f| {
         Ok(cross_libs::expat(f, Aarch64)?.into())
     });
+    r.add("aarch64-linux-musl-wayland", "Wayland 1.21.0's libraries cross-compiled for aarch64-linux-musl", |f| {
+        Ok(cross_libs::wayland(f, Aarch64)?.into())
+    });
+    r.add(
+        "aarch64-linux-musl-libglvnd",
+        "libglvnd 1.7.0 (libEGL, libGLESv2) cross-compiled for aarch64-linux-musl",
+        |f| Ok(cross_libs::libglvnd(f, Aarch64)?.into()),
+    );
     r.add("aarch64-linux-musl-dbus", "D-Bus 1.14.10 cross-compiled for aarch64-linux-musl", |f| {
         Ok(cross_libs::dbus(f, Aarch64)?.into())
     });

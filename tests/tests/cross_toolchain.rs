@@ -202,11 +202,7 @@ fn the_modem_stack_cross_compiles_for_the_device_and_runs_under_qemu() {
         .map(|name| build(&store, &mirror, &format!("aarch64-linux-musl-{name}")))
         .chain([mm.clone()])
         .collect();
-    let root = tempfile::tempdir().unwrap();
-    for layer in &layers {
-        run_ok(Command::new("cp").arg("-a").arg(format!("{}/.", layer.display())).arg(root.path()));
-        run_ok(Command::new("chmod").args(["-R", "u+w"]).arg(root.path()));
-    }
+    let root = merged_root(&layers);
 
     let daemon = mm.join("usr/sbin/ModemManager");
     assert!(readelf("-h", &daemon).contains("AArch64"));
@@ -232,16 +228,86 @@ fn the_modem_stack_cross_compiles_for_the_device_and_runs_under_qemu() {
         // The device's way: the merged layers as the whole root, emulated by the sandbox.
         let out = run_on_root(&store, "aarch64", root.path(), root.path(), &[&format!("/{exe}"), "--version"]);
         assert_eq!(out.lines().next(), Some(want), "{exe} --version in forge's sandbox");
-        let check = forge(&store)
-            .args(["abi", "check", "--root"])
-            .arg(root.path())
-            .arg("--in-root")
-            .arg(format!("/{exe}"))
-            .output()
-            .unwrap();
-        assert!(check.status.success(), "abi check of {exe}:\n{}", String::from_utf8_lossy(&check.stdout));
+        assert_abi_check_passes(&store, root.path(), exe);
     }
     for path in &layers[1..] {
         assert_nar_hash_is_nix_hash(&store, path);
     }
+}
+
+/// The graphics stack under Qt on the device: Wayland's libraries and libglvnd's EGL
+/// and GLES 2 cross-compiled for aarch64-linux-musl, each its own layer, whose
+/// libraries pass `forge abi check` on the merged layers.
+#[test]
+fn wayland_and_libglvnd_cross_compile_for_the_device() {
+    if !enabled() {
+        return;
+    }
+    let Some(mirror) = test_mirror() else { return };
+    let (_tmp, store) = store_root();
+    let layers: Vec<PathBuf> = ["sysroot", "libffi", "expat", "wayland", "libglvnd"]
+        .iter()
+        .map(|name| build(&store, &mirror, &format!("aarch64-linux-musl-{name}")))
+        .collect();
+    let (wayland, glvnd) = (&layers[3], &layers[4]);
+    let root = merged_root(&layers);
+
+    let client = wayland.join("usr/lib/libwayland-client.so.0");
+    assert!(readelf("-h", &client).contains("AArch64"));
+    let dynamic = readelf("-d", &client);
+    for lib in ["libffi.so.8", "libc.so"] {
+        assert!(dynamic.contains(&format!("Shared library: [{lib}]")), "wayland-client lacks {lib}:\n{dynamic}");
+    }
+    for lib in ["libwayland-server.so.0", "libwayland-cursor.so.0", "libwayland-egl.so.1"] {
+        assert!(wayland.join("usr/lib").join(lib).exists(), "{lib} missing");
+    }
+    // The scanner in the layer is the device's (as in Alpine's wayland-dev); the build
+    // ran Debian's for the build machine.
+    assert!(readelf("-h", &wayland.join("usr/bin/wayland-scanner")).contains("AArch64"));
+    let pc = std::fs::read_to_string(wayland.join("usr/lib/pkgconfig/wayland-client.pc")).unwrap();
+    assert!(pc.contains("prefix=/usr"), "{pc}");
+
+    let egl = glvnd.join("usr/lib/libEGL.so.1");
+    assert!(readelf("-h", &egl).contains("AArch64"));
+    let symbols = readelf("-Ws", &egl); // wide: long names are cut short otherwise
+    for symbol in ["eglGetDisplay", "eglGetPlatformDisplay", "eglCreateWindowSurface"] {
+        assert!(symbols.contains(symbol), "libEGL does not export {symbol}");
+    }
+    assert!(glvnd.join("usr/lib/libGLESv2.so.2").exists());
+    assert!(glvnd.join("usr/include/EGL/egl.h").is_file() && glvnd.join("usr/include/GLES2/gl2.h").is_file());
+    assert!(!glvnd.join("usr/lib/libGLX.so.0").exists(), "no GLX without X11");
+
+    for lib in [
+        "usr/lib/libwayland-client.so.0",
+        "usr/lib/libwayland-egl.so.1",
+        "usr/lib/libEGL.so.1",
+        "usr/lib/libGLESv2.so.2",
+    ] {
+        assert_abi_check_passes(&store, root.path(), lib);
+    }
+    for path in &layers[1..] {
+        assert_nar_hash_is_nix_hash(&store, path);
+    }
+}
+
+/// The layers copied, in order, into one fresh folder (made writable as they land).
+fn merged_root(layers: &[PathBuf]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for layer in layers {
+        run_ok(Command::new("cp").arg("-a").arg(format!("{}/.", layer.display())).arg(root.path()));
+        run_ok(Command::new("chmod").args(["-R", "u+w"]).arg(root.path()));
+    }
+    root
+}
+
+/// `forge abi check` of the ELF file at `in_root` (relative to the root) against `root`.
+fn assert_abi_check_passes(store: &Path, root: &Path, in_root: &str) {
+    let check = forge(store)
+        .args(["abi", "check", "--root"])
+        .arg(root)
+        .arg("--in-root")
+        .arg(format!("/{in_root}"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "abi check of {in_root}:\n{}", String::from_utf8_lossy(&check.stdout));
 }
