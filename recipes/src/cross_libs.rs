@@ -154,7 +154,7 @@ pub fn meson_cross_file(target: CrossTarget) -> String {
 /// The `prepare` phase of a cross build: the target sysroot assembled in [`SYSROOT`]
 /// (store files are read-only, so each copy is made writable before the next lands),
 /// and meson's cross file written.
-fn prepare_script(target: CrossTarget) -> String {
+pub fn prepare_script(target: CrossTarget) -> String {
     format!(
         "mkdir -p {SYSROOT}\n\
          for layer in \"$target_sysroot\" $target_layers; do\n\

@@ -14,6 +14,7 @@ pub mod examples;
 pub mod glibc;
 pub mod modem;
 pub mod qt;
+pub mod qt_cross;
 
 use forge_engine::apk::make::ApkSpec;
 use forge_engine::registry::Registry;
@@ -179,6 +180,21 @@ fn cross_library_recipes(r: &mut Registry) {
         "aarch64-linux-musl-libglvnd",
         "libglvnd 1.7.0 (libEGL, libGLESv2) cross-compiled for aarch64-linux-musl",
         |f| Ok(cross_libs::libglvnd(f, Aarch64)?.into()),
+    );
+    r.add(
+        "aarch64-linux-musl-qtbase",
+        "qtbase 5.15.8 (Core, Gui on EGL and GLES 2, Network) cross-compiled for aarch64-linux-musl",
+        |f| Ok(qt_cross::qtbase_for(f, Aarch64)?.into()),
+    );
+    r.add(
+        "aarch64-linux-musl-qtwayland",
+        "qtwayland 5.15.8 with the AGNOS patch cross-compiled for aarch64-linux-musl (docs/qt.md)",
+        |f| Ok(qt_cross::qtwayland_for(f, Aarch64)?.into()),
+    );
+    r.add(
+        "aarch64-linux-musl-qtwayland-patch-check",
+        "the AGNOS patch's check program cross-compiled against the device's qtwayland (docs/qt.md)",
+        |f| Ok(qt_cross::patch_check_for(f, Aarch64)?.into()),
     );
     r.add("aarch64-linux-musl-dbus", "D-Bus 1.14.10 cross-compiled for aarch64-linux-musl", |f| {
         Ok(cross_libs::dbus(f, Aarch64)?.into())

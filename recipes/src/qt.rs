@@ -36,7 +36,7 @@ const STOCK_LOCK: &str = include_str!("../data/debian-bookworm-amd64-qtwayland-s
 /// The AGNOS patch, ported to qtwayland 5.15.
 pub const AGNOS_PATCH: &str = include_str!("../patches/qtwayland-5.15-agnos.patch");
 /// The program [`patch_check`] compiles and runs.
-const CHECK_PROGRAM: &str = include_str!("../data/qtwayland-patch-check.cpp");
+pub const CHECK_PROGRAM: &str = include_str!("../data/qtwayland-patch-check.cpp");
 
 /// The qmake configure flag without which the patch's EGL hunk is not compiled: 5.15
 /// turns the feature on wherever EGL 1.5 headers exist and then calls

@@ -290,6 +290,60 @@ fn wayland_and_libglvnd_cross_compile_for_the_device() {
     }
 }
 
+/// Qt for the device: qtbase 5.15.8 and qtwayland with the AGNOS patch cross-compiled
+/// for aarch64-linux-musl. The patch's check program, cross-compiled against them, runs
+/// under emulation on the merged layers and shows both patched behaviours, as the CI
+/// configuration's check does natively (tests/tests/qt_build.rs).
+#[test]
+fn qt_with_the_patched_qtwayland_cross_compiles_and_the_patch_shows_under_qemu() {
+    if !enabled() {
+        return;
+    }
+    let Some(mirror) = test_mirror() else { return };
+    let (_tmp, store) = store_root();
+    let started = std::time::Instant::now();
+    let check = build(&store, &mirror, "aarch64-linux-musl-qtwayland-patch-check");
+    eprintln!("aarch64-linux-musl-qtwayland-patch-check: built in {:?}", started.elapsed());
+    let layers: Vec<PathBuf> = ["sysroot", "zlib", "libffi", "wayland", "libglvnd", "qtbase", "qtwayland"]
+        .iter()
+        .map(|name| build(&store, &mirror, &format!("aarch64-linux-musl-{name}")))
+        .chain([check.clone()])
+        .collect();
+    let (qtbase, qtwayland) = (&layers[5], &layers[6]);
+    // Of each Qt module the device takes `usr/` (as the image does); `host/` holds the
+    // build machine's tools.
+    let root = merged_root(&layers[..5]);
+    for part in [qtbase.join("usr"), qtwayland.join("usr"), check.join("usr")] {
+        run_ok(Command::new("cp").arg("-a").arg(&part).arg(root.path()));
+        run_ok(Command::new("chmod").args(["-R", "u+w"]).arg(root.path()));
+    }
+
+    let gui = qtbase.join("usr/lib/libQt5Gui.so.5");
+    assert!(readelf("-h", &gui).contains("AArch64"));
+    assert!(readelf("-d", &gui).contains("Shared library: [libGLESv2.so.2]"), "QtGui is not on OpenGL ES 2");
+    assert!(readelf("-h", &qtbase.join("host/bin/qmake")).contains("X86-64"), "qmake runs on the build machine");
+    assert!(!qtbase.join("usr/bin/qmake").exists(), "a build-machine tool in the device's part");
+    let plugins = qtwayland.join("usr/lib/qt5/plugins");
+    let egl_plugin = "wayland-graphics-integration-client/libqt-plugin-wayland-egl.so";
+    for plugin in ["platforms/libqwayland-egl.so", "platforms/libqwayland-generic.so", egl_plugin] {
+        assert!(readelf("-h", &plugins.join(plugin)).contains("AArch64"), "{plugin}");
+    }
+    let client = qtwayland.join("usr/lib/libQt5WaylandClient.so.5");
+    assert!(readelf("-d", &client).contains("Shared library: [libwayland-client.so.0]"));
+
+    let argv = ["/usr/bin/qtwayland-patch-check".to_owned(), format!("/usr/lib/qt5/plugins/{egl_plugin}")];
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = run_on_root(&store, "aarch64", root.path(), root.path(), &argv);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["geometry 0 0 2160 1080", "EGL_PLATFORM wayland"], "the check in forge's sandbox");
+    for lib in ["usr/lib/libQt5WaylandClient.so.5", &format!("usr/lib/qt5/plugins/{egl_plugin}")] {
+        assert_abi_check_passes(&store, root.path(), lib);
+    }
+    for path in &layers[1..] {
+        assert_nar_hash_is_nix_hash(&store, path);
+    }
+}
+
 /// The layers copied, in order, into one fresh folder (made writable as they land).
 fn merged_root(layers: &[PathBuf]) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
