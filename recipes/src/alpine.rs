@@ -18,8 +18,8 @@
 //! device, the glibc runtime ([`crate::glibc`]) for the vendor blobs, which takes
 //! gcompat's place in the world (both own `/lib/ld-linux-aarch64.so.1`), and libqmi
 //! and ModemManager cross-compiled with the musl toolchain ([`crate::modem`]), with
-//! an OpenRC service. Not in the image yet (see docs/alpine.md): qtwayland (it needs
-//! the lock) and magic.py's Python environment.
+//! an OpenRC service, and Qt 5.15 with the patched qtwayland ([`crate::qt_cross`]).
+//! Not in the image yet (see docs/alpine.md): magic.py's Python environment.
 //!
 //! The recipe takes a [`Release`], so tests run the same code on a fixture release.
 
@@ -29,8 +29,36 @@ use forge_engine::world::{ApkRepository, ApkWorld, PinnedKeys};
 use forge_engine::Result;
 use forge_store::StorePath;
 
-/// A recipe whose output tree is stacked over the image's packages, at `/`.
+/// A recipe whose output tree (or one folder of it, see [`Layer`]) is stacked over the
+/// image's packages.
 pub type LayerRecipe = fn(&mut Forge) -> Result<Package>;
+
+/// A compiled layer of the image: a recipe, and the folder of its output that is copied
+/// to the same path in the image.
+#[derive(Clone, Copy, Debug)]
+pub struct Layer {
+    /// Builds the layer.
+    pub recipe: LayerRecipe,
+    /// The folder of the output the image takes: `""` for all of it; `usr` for a Qt
+    /// module, whose `host/` holds build-machine tools (docs/qt.md).
+    pub dir: &'static str,
+}
+
+impl Layer {
+    /// The whole output of `recipe`, at `/`.
+    pub const fn whole(recipe: LayerRecipe) -> Layer {
+        Layer { recipe, dir: "" }
+    }
+
+    /// Only the folder `dir` of `recipe`'s output, at `/dir`.
+    pub const fn only(recipe: LayerRecipe, dir: &'static str) -> Layer {
+        Layer { recipe, dir }
+    }
+
+    fn copy_op(&self, built: &Package) -> Op {
+        Op::Copy { src: built.path().clone(), from: self.dir.into(), to: format!("/{}", self.dir) }
+    }
+}
 
 /// Everything that pins one release of the system.
 #[derive(Clone, Debug)]
@@ -65,7 +93,7 @@ pub struct Release {
     pub lock_file: std::path::PathBuf,
     /// Layers forge compiles, copied over the packages in order (before comma's
     /// files, which win where both have a path).
-    pub layers: Vec<LayerRecipe>,
+    pub layers: Vec<Layer>,
 }
 
 /// AGNOS on Alpine 3.20.3 for `arch`, with the pins of ../shared/fixtures/alpine/README.md
@@ -97,15 +125,34 @@ pub fn release(arch: &str) -> Release {
 }
 
 /// The compiled layers of `arch`'s image: the device's vendor blobs need the glibc
-/// runtime (docs/glibc.md), and its modem the libqmi and ModemManager forge
-/// cross-compiles (docs/modem.md); a PC image has neither.
-fn layers_for(arch: &str) -> Vec<LayerRecipe> {
+/// runtime (docs/glibc.md), its modem the libqmi and ModemManager forge cross-compiles
+/// (docs/modem.md), and its UI Qt with the patched qtwayland on Wayland's libraries
+/// (docs/qt.md; libEGL and libGLESv2 are the world's, by soname). A PC image has none.
+fn layers_for(arch: &str) -> Vec<Layer> {
     match arch {
-        "aarch64" => {
-            vec![crate::glibc::glibc as LayerRecipe, crate::glibc::cxx_runtime, device_libqmi, device_modemmanager]
-        }
+        "aarch64" => vec![
+            Layer::whole(crate::glibc::glibc),
+            Layer::whole(crate::glibc::cxx_runtime),
+            Layer::whole(device_libqmi),
+            Layer::whole(device_modemmanager),
+            Layer::whole(device_wayland),
+            Layer::only(device_qtbase, "usr"),
+            Layer::only(device_qtwayland, "usr"),
+        ],
         _ => Vec::new(),
     }
+}
+
+fn device_wayland(f: &mut Forge) -> Result<Package> {
+    crate::cross_libs::wayland(f, crate::cross::CrossTarget::Aarch64)
+}
+
+fn device_qtbase(f: &mut Forge) -> Result<Package> {
+    crate::qt_cross::qtbase_for(f, crate::cross::CrossTarget::Aarch64)
+}
+
+fn device_qtwayland(f: &mut Forge) -> Result<Package> {
+    crate::qt_cross::qtwayland_for(f, crate::cross::CrossTarget::Aarch64)
 }
 
 fn device_libqmi(f: &mut Forge) -> Result<Package> {
@@ -172,9 +219,8 @@ pub fn system(f: &mut Forge, release: &Release) -> Result<Image> {
         &["userspace/files", "userspace/usr/comma"],
     )?;
     let (lfs_op, lfs_objects) = lfs_objects(f, release, &agnos)?;
-    let layers = release.layers.iter().map(|layer| layer(f)).collect::<Result<Vec<_>>>()?;
-    let mut ops: Vec<Op> =
-        layers.iter().map(|l| Op::Copy { src: l.path().clone(), from: String::new(), to: "/".into() }).collect();
+    let layers = release.layers.iter().map(|layer| (layer.recipe)(f)).collect::<Result<Vec<_>>>()?;
+    let mut ops: Vec<Op> = release.layers.iter().zip(&layers).map(|(layer, built)| layer.copy_op(built)).collect();
     ops.extend([
         Op::Copy { src: agnos.path().clone(), from: "userspace/usr/comma".into(), to: "/usr/comma".into() },
         lfs_op,
@@ -548,19 +594,24 @@ mod tests {
         system(&mut f, &release("aarch64")).unwrap();
         let rootfs = f.nodes().iter().find(|n| n.drv.name == "agnos-rootfs-aarch64").unwrap();
         let json = rootfs.drv.canonical_json();
-        // glibc, its C++ runtime, then the modem stack: each layer copied whole to `/`.
-        for layer in [
-            "glibc-2.36",
-            "glibc-cxx-runtime-12.2.0",
-            "libqmi-aarch64-linux-musl-1.36.0",
-            "modemmanager-aarch64-linux-musl-1.24.0",
+        // glibc, its C++ runtime, the modem stack and Wayland: each layer copied whole to
+        // `/`; of the Qt modules only `usr/`, never the build machine's tools in `host/`.
+        for (layer, dir) in [
+            ("glibc-2.36", ""),
+            ("glibc-cxx-runtime-12.2.0", ""),
+            ("libqmi-aarch64-linux-musl-1.36.0", ""),
+            ("modemmanager-aarch64-linux-musl-1.24.0", ""),
+            ("wayland-aarch64-linux-musl-1.21.0", ""),
+            ("qtbase-aarch64-linux-musl-5.15.8", "usr"),
+            ("qtwayland-aarch64-linux-musl-5.15.8", "usr"),
         ] {
             let node = f.nodes().iter().find(|n| n.drv.name == layer).expect("the layer is built");
             let path = &node.outputs["out"];
             assert!(rootfs.drv.inputs.contains(path), "the rootfs takes {layer}");
-            let copy = format!(r#"{{"from":"","op":"copy","src":"{path}","to":"/"}}"#);
+            let copy = format!(r#"{{"from":"{dir}","op":"copy","src":"{path}","to":"/{dir}"}}"#);
             assert!(json.contains(&copy), "{json}");
         }
+        assert!(!json.contains("libglvnd"), "libEGL and libGLESv2 are the world's (mesa-egl, mesa-gles)");
         assert!(!release("aarch64").world.iter().any(|p| p == "gcompat"));
         // Compiled on the build machine: the same store paths as an x86_64 graph's.
         let mut host = Forge::for_system("x86_64-linux");

@@ -230,7 +230,7 @@ fn alpine_fixture(f: &mut Forge) -> Result<Target> {
         layers: strings(&v["layers"])
             .iter()
             .map(|name| match name.as_str() {
-                "fixture-layer" => Ok(fixture_layer as forge_recipes::alpine::LayerRecipe),
+                "fixture-layer" => Ok(forge_recipes::alpine::Layer::whole(fixture_layer)),
                 other => Err(bad(format!("{file}: unknown layer `{other}` (known: fixture-layer)"))),
             })
             .collect::<Result<_>>()?,
