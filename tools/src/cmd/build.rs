@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Args;
 use forge_engine::build::{self, Options};
+use forge_engine::check::Scope;
 use forge_engine::drv::{Builder, Derivation};
 use forge_engine::dsl::{Forge, NodeId};
 use forge_engine::fetch::{FetchOptions, Fetcher, Mirrors};
@@ -65,6 +66,11 @@ pub struct BuildArgs {
     /// With --check: rebuild each derivation this many times
     #[arg(long, default_value_t = 1, requires = "check", value_name = "N")]
     rounds: usize,
+    /// With --check: rebuild only the named recipes' own steps, against the inputs
+    /// already in the store (as Nix's --check does). Without it, --check rebuilds the
+    /// whole closure, compilers included
+    #[arg(long, requires = "check")]
+    shallow: bool,
     /// Also stream every step's output to the terminal (it always goes to the log)
     #[arg(short, long)]
     verbose: bool,
@@ -180,7 +186,8 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
     opts.verbose = a.verbose;
     opts.timeout = a.timeout.map(std::time::Duration::from_secs);
     if a.check {
-        return check(store, &forge, &targets, &opts, a.rounds);
+        let scope = if a.shallow { Scope::Targets } else { Scope::Closure };
+        return check(store, &forge, &targets, &opts, a.rounds, scope);
     }
     let key = super::sign::configured_key(a.sign_key.as_deref())?;
     let apk_key = match &a.drv {
@@ -340,8 +347,15 @@ pub(crate) fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, Path
 }
 
 /// `--check`: prints what did not rebuild the same and exits 1 if anything.
-fn check(store: &Store, forge: &Forge, targets: &[NodeId], opts: &Options, rounds: usize) -> anyhow::Result<ExitCode> {
-    let report = forge_engine::check::check(store, forge, targets, opts, rounds)?;
+fn check(
+    store: &Store,
+    forge: &Forge,
+    targets: &[NodeId],
+    opts: &Options,
+    rounds: usize,
+    scope: Scope,
+) -> anyhow::Result<ExitCode> {
+    let report = forge_engine::check::check(store, forge, targets, opts, rounds, scope)?;
     for d in &report.differences {
         println!("NOT REPRODUCIBLE {} ({})", d.name, d.path);
         println!("  registered {} at {}", d.expected, d.registered.display());
