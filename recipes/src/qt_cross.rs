@@ -54,6 +54,7 @@ const QT_EPOCH: u64 = 1_672_531_200;
 ///   none of them (docs/qt.md says what the UI will need on top).
 /// - Only the Wayland platform (qtwayland's) and the headless ones: no eglfs, linuxfb
 ///   or KMS.
+/// - No run path (`$ORIGIN` otherwise), as Alpine's: the libraries are in `/usr/lib`.
 /// - No precompiled headers (their bytes depend on the compiler's memory layout) and
 ///   no gold (the cross binutils has no `ld.gold`).
 pub const QTBASE_FLAGS: &[&str] = &[
@@ -87,6 +88,7 @@ pub const QTBASE_FLAGS: &[&str] = &[
     "-no-mtdev",
     "-no-tslib",
     "-no-libjpeg",
+    "-no-rpath",
     "-no-pch",
     "-no-use-gold-linker",
     "-nomake",
@@ -123,15 +125,19 @@ pub fn qtbase_configure(target: CrossTarget) -> String {
 
 /// The install phase of a Qt module: `make install` into [`STAGE`], where configure's
 /// paths put the device's files under `build/sysroot/usr` and the tools under
-/// `build/qt-host`; each moved to its folder in `$out`. The `.prl` files record the
-/// build folder, so, as Alpine's APKBUILD does, that line goes.
+/// `build/qt-host`; each moved to its folder in `$out`. Then what names the build's
+/// paths goes: the `.prl` files' build folder (as Alpine's APKBUILD drops it), the
+/// libtool archives (`-L/build/sysroot/usr/lib`; pkg-config makes them unneeded, as in
+/// [`cross_libs`]), and the sysroot in the `.pc` files' `prefix`.
 fn install_script() -> String {
     format!(
         "make INSTALL_ROOT={STAGE} install\n\
          mkdir -p \"$out\"\n\
          mv {STAGE}{SYSROOT}/usr \"$out/usr\"\n\
          mv {STAGE}{HOST_PREFIX} \"$out/host\"\n\
-         find \"$out\" -name '*.prl' -exec sed -i -e '/^QMAKE_PRL_BUILD_DIR/d' {{}} +"
+         find \"$out\" -name '*.prl' -exec sed -i -e '/^QMAKE_PRL_BUILD_DIR/d' {{}} +\n\
+         find \"$out\" -name '*.la' -exec rm -f {{}} +\n\
+         find \"$out/usr\" -name '*.pc' -exec sed -i -e 's|^prefix={SYSROOT}/usr$|prefix=/usr|' {{}} +"
     )
 }
 

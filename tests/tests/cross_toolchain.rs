@@ -330,6 +330,13 @@ fn qt_with_the_patched_qtwayland_cross_compiles_and_the_patch_shows_under_qemu()
     }
     let client = qtwayland.join("usr/lib/libQt5WaylandClient.so.5");
     assert!(readelf("-d", &client).contains("Shared library: [libwayland-client.so.0]"));
+    // Nothing the device gets names the build's paths or a run path.
+    for qt in [qtbase, qtwayland] {
+        assert!(file_names_ending(&qt.join("usr/lib"), ".la").is_empty(), "libtool archives in {}", qt.display());
+    }
+    let pc = std::fs::read_to_string(qtwayland.join("usr/lib/pkgconfig/Qt5WaylandClient.pc")).unwrap();
+    assert!(pc.starts_with("prefix=/usr\n"), "{pc}");
+    assert!(!readelf("-d", &gui).contains("RUNPATH") && !readelf("-d", &client).contains("RUNPATH"));
 
     let argv = ["/usr/bin/qtwayland-patch-check".to_owned(), format!("/usr/lib/qt5/plugins/{egl_plugin}")];
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
