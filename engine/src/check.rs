@@ -60,7 +60,8 @@ pub enum Scope {
 
 /// Rebuilds every valid, non-fixed-output derivation of `targets`' closure (or, with
 /// [`Scope::Targets`], of the targets alone) `rounds` times and compares each output
-/// with the store's.
+/// with the store's. `on_rebuild` hears of each rebuild (name, round) as it starts:
+/// one can take as long as the original build.
 pub fn check(
     store: &Store,
     forge: &Forge,
@@ -68,6 +69,7 @@ pub fn check(
     opts: &Options,
     rounds: usize,
     scope: Scope,
+    on_rebuild: &mut dyn FnMut(&str, usize),
 ) -> Result<Report> {
     let plan = crate::plan::plan(forge, targets, true, |p| Ok(store.is_valid(p)?))?;
     let mut report = Report::default();
@@ -80,8 +82,9 @@ pub fn check(
             report.skipped += 1;
             continue;
         }
-        for _ in 0..rounds.max(1) {
+        for round in 1..=rounds.max(1) {
             report.checked += 1;
+            on_rebuild(&node.drv.name, round);
             let temp = store.new_temp_dir(&format!("check-{}", node.drv.name))?;
             run_builder_for_check(store, node, temp.path(), opts)?;
             let mut differs = false;

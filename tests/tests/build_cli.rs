@@ -299,6 +299,7 @@ fn a_shallow_check_rebuilds_only_the_named_recipes_own_step() {
     let out = run_ok(example(store.path()).args(["build", "nondeterministic", "--check", "--shallow"]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("checked 1 rebuild(s): 0 differ"), "{err}");
+    assert!(err.contains("s] check nondeterministic\n"), "each rebuild is announced as it starts: {err}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("NOT REPRODUCIBLE"));
     // Without --shallow the parts are rebuilt too, and the nondeterministic ones caught.
     let out = example(store.path()).args(["build", "nondeterministic", "--check"]).output().unwrap();

@@ -355,7 +355,12 @@ fn check(
     rounds: usize,
     scope: Scope,
 ) -> anyhow::Result<ExitCode> {
-    let report = forge_engine::check::check(store, forge, targets, opts, rounds, scope)?;
+    let started = std::time::Instant::now();
+    let mut on_rebuild = |name: &str, round: usize| {
+        let round = if rounds > 1 { format!(" (round {round} of {rounds})") } else { String::new() };
+        eprintln!("[{:7.1}s] check {name}{round}", started.elapsed().as_secs_f64());
+    };
+    let report = forge_engine::check::check(store, forge, targets, opts, rounds, scope, &mut on_rebuild)?;
     for d in &report.differences {
         println!("NOT REPRODUCIBLE {} ({})", d.name, d.path);
         println!("  registered {} at {}", d.expected, d.registered.display());
