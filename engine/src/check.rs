@@ -58,31 +58,39 @@ pub enum Scope {
     Targets,
 }
 
+/// What a check rebuilds, and how often.
+#[derive(Clone, Copy, Debug)]
+pub struct Request {
+    /// Rebuilds of each derivation (at least one).
+    pub rounds: usize,
+    /// Which derivations.
+    pub scope: Scope,
+}
+
 /// Rebuilds every valid, non-fixed-output derivation of `targets`' closure (or, with
-/// [`Scope::Targets`], of the targets alone) `rounds` times and compares each output
-/// with the store's. `on_rebuild` hears of each rebuild (name, round) as it starts:
-/// one can take as long as the original build.
+/// [`Scope::Targets`], of the targets alone) `req.rounds` times and compares each
+/// output with the store's. `on_rebuild` hears of each rebuild (name, round) as it
+/// starts: one can take as long as the original build.
 pub fn check(
     store: &Store,
     forge: &Forge,
     targets: &[NodeId],
     opts: &Options,
-    rounds: usize,
-    scope: Scope,
+    req: Request,
     on_rebuild: &mut dyn FnMut(&str, usize),
 ) -> Result<Report> {
     let plan = crate::plan::plan(forge, targets, true, |p| Ok(store.is_valid(p)?))?;
     let mut report = Report::default();
     for (&id, &state) in &plan.steps {
         let node = forge.node(id);
-        if scope == Scope::Targets && !targets.contains(&id) {
+        if req.scope == Scope::Targets && !targets.contains(&id) {
             continue;
         }
         if state != crate::plan::State::Valid || node.drv.builder.is_fixed_output() {
             report.skipped += 1;
             continue;
         }
-        for round in 1..=rounds.max(1) {
+        for round in 1..=req.rounds.max(1) {
             report.checked += 1;
             on_rebuild(&node.drv.name, round);
             let temp = store.new_temp_dir(&format!("check-{}", node.drv.name))?;

@@ -151,6 +151,13 @@ pub fn meson_cross_file(target: CrossTarget) -> String {
     )
 }
 
+/// What [`prepare_script`] reads: the toolchain's sysroot and the target layers `deps`
+/// to copy over it, in order.
+pub fn sysroot_env(tc: &CrossToolchain, deps: &[Package]) -> [(&'static str, String); 2] {
+    let layers: Vec<String> = deps.iter().map(|d| d.path().to_string()).collect();
+    [("target_sysroot", tc.sysroot.path().to_string()), ("target_layers", layers.join(" "))]
+}
+
 /// The `prepare` phase of a cross build: the target sysroot assembled in [`SYSROOT`]
 /// (store files are read-only, so each copy is made writable before the next lands),
 /// and meson's cross file written.
@@ -181,14 +188,14 @@ pub fn package<'f>(
 ) -> Result<PackageBuilder<'f>> {
     let tools = modem::builddeps(f)?;
     let t = tc.target.triple();
-    let layers: Vec<String> = deps.iter().map(|d| d.path().to_string()).collect();
     let mut b = f.package(&format!("{name}-{t}"), version).cross(tc).build_dep(&tools).input(&tc.sysroot);
     for dep in deps {
         b = b.input(dep);
     }
-    Ok(b.env("target_sysroot", &tc.sysroot.path().to_string())
-        .env("target_layers", &layers.join(" "))
-        .env("CC", &format!("{t}-gcc --sysroot={SYSROOT}"))
+    for (key, value) in sysroot_env(tc, deps) {
+        b = b.env(key, &value);
+    }
+    Ok(b.env("CC", &format!("{t}-gcc --sysroot={SYSROOT}"))
         .env("CXX", &format!("{t}-g++ --sysroot={SYSROOT}"))
         .phase("prepare", &prepare_script(tc.target)))
 }

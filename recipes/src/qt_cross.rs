@@ -229,8 +229,7 @@ pub fn patch_check_for(f: &mut Forge, target: CrossTarget) -> Result<Package> {
         ];
         let program = f.text("qtwayland-patch-check.cpp", qt::CHECK_PROGRAM)?;
         let mut env = tc.env();
-        env.insert("target_sysroot".into(), tc.sysroot.path().to_string());
-        env.insert("target_layers".into(), layers.iter().map(|l| l.path().to_string()).collect::<Vec<_>>().join(" "));
+        env.extend(cross_libs::sysroot_env(&tc, &layers).map(|(k, v)| (k.to_owned(), v)));
         env.insert("check".into(), program.path().to_string());
         let script = format!("{}{}", cross_libs::prepare_script(target), check_compile_script(target));
         let mut inputs: Vec<&dyn Input> = vec![&program, &tc.sysroot];

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Args;
 use forge_engine::build::{self, Options};
-use forge_engine::check::Scope;
+use forge_engine::check::{Request, Scope};
 use forge_engine::drv::{Builder, Derivation};
 use forge_engine::dsl::{Forge, NodeId};
 use forge_engine::fetch::{FetchOptions, Fetcher, Mirrors};
@@ -187,7 +187,7 @@ pub fn build(store: &Store, registry: &Registry, a: BuildArgs) -> anyhow::Result
     opts.timeout = a.timeout.map(std::time::Duration::from_secs);
     if a.check {
         let scope = if a.shallow { Scope::Targets } else { Scope::Closure };
-        return check(store, &forge, &targets, &opts, a.rounds, scope);
+        return check(store, &forge, &targets, &opts, Request { rounds: a.rounds, scope });
     }
     let key = super::sign::configured_key(a.sign_key.as_deref())?;
     let apk_key = match &a.drv {
@@ -347,20 +347,14 @@ pub(crate) fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, Path
 }
 
 /// `--check`: prints what did not rebuild the same and exits 1 if anything.
-fn check(
-    store: &Store,
-    forge: &Forge,
-    targets: &[NodeId],
-    opts: &Options,
-    rounds: usize,
-    scope: Scope,
-) -> anyhow::Result<ExitCode> {
+fn check(store: &Store, forge: &Forge, targets: &[NodeId], opts: &Options, req: Request) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let mut on_rebuild = |name: &str, round: usize| {
+        let rounds = req.rounds;
         let round = if rounds > 1 { format!(" (round {round} of {rounds})") } else { String::new() };
         eprintln!("[{:7.1}s] check {name}{round}", started.elapsed().as_secs_f64());
     };
-    let report = forge_engine::check::check(store, forge, targets, opts, rounds, scope, &mut on_rebuild)?;
+    let report = forge_engine::check::check(store, forge, targets, opts, req, &mut on_rebuild)?;
     for d in &report.differences {
         println!("NOT REPRODUCIBLE {} ({})", d.name, d.path);
         println!("  registered {} at {}", d.expected, d.registered.display());
